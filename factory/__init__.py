@@ -1,0 +1,1 @@
+"""The model server ("Space B"): summaries (llama.cpp), entities (GLiNER/spaCy), audio (TTS)."""

