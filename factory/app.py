@@ -112,6 +112,7 @@ def _result(req: SummarizeRequest, live: LiveGeneration, model: str) -> Summariz
         model=model,
         inference_time_ms=round(run.generation_ms, 1),
         input_tokens=live.prompt.article_tokens,
+        prompt_tokens=len(live.prompt.tokens),
         output_tokens=run.output_tokens,
         truncated=live.prompt.truncated,
         max_tokens=live.max_tokens,
@@ -144,6 +145,7 @@ def create_app(settings: FactorySettings | None = None) -> FastAPI:
         app.state.models = models
         models.start_loading()
         yield
+        await anyio.to_thread.run_sync(models.close)
 
     app = FastAPI(
         title="Segmento Pulse factory",

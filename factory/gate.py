@@ -49,9 +49,12 @@ class ModelGate:
         self._peak_active = 0
         self._served = 0
         self._refused = 0
+        self._closed = False
 
     def admit(self) -> Ticket:
         with self._count_lock:
+            if self._closed:
+                raise ApiError(503, "shutting_down", "the server is shutting down", retry_after=1)
             if self._admitted >= 1 + self.max_waiting:
                 self._refused += 1
                 raise ApiError(
@@ -62,6 +65,12 @@ class ModelGate:
                 )
             self._admitted += 1
             return Ticket(self)
+
+    def close(self, timeout: float) -> bool:
+        """Refuse new work and wait for the running one; True once the model is free for good."""
+        with self._count_lock:
+            self._closed = True
+        return self._model_lock.acquire(timeout=timeout)
 
     def _enter(self) -> None:
         with self._count_lock:

@@ -103,6 +103,13 @@ class Models:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def close(self) -> None:
+        """Free llama.cpp's memory once no generation runs (never under a running one)."""
+        self.wait_loaded()
+        summarizer = self.llm.value
+        if summarizer is not None and self.gates["llm"].close(timeout=30):
+            summarizer.llama.close()
+
     def missing_for_ready(self) -> dict[str, str]:
         """Models /readyz waits for that are not ready, with their state or error."""
         return {

@@ -98,6 +98,7 @@ class SummarizeResponse(BaseModel):
     model: str
     inference_time_ms: float
     input_tokens: int = Field(description="article tokens that reached the model")
+    prompt_tokens: int = Field(description="whole prompt: instructions plus article")
     output_tokens: int
     truncated: bool = Field(description="the article was cut to fit the context window")
     max_tokens: int = Field(description="output cap applied")

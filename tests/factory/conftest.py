@@ -1,0 +1,42 @@
+"""A real factory process-in-a-thread on SmolLM2, an offline GLiNER and Piper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from factory.app import create_app
+from shared.settings import FactorySettings
+from tests.servers import serve, wait_ready
+
+
+def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> FactorySettings:
+    values: dict[str, Any] = {
+        "llm_model_path": gguf_path,
+        "gliner_model": str(gliner_dir),
+        "llm_n_ctx": 2048,
+        "llm_max_output_tokens": 768,
+        "llm_max_waiting": 1,
+        "tts_engines": ["edge", "piper"],
+        "edge_tts_timeout_s": 10,
+        "retry_after_s": 3,
+        **overrides,
+    }
+    return FactorySettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def factory_url(gguf_path: Path, gliner_dir: Path) -> Iterator[str]:
+    with serve(create_app(factory_settings(gguf_path, gliner_dir))) as base:
+        wait_ready(base)
+        yield base
+
+
+@pytest.fixture
+def client(factory_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=factory_url, timeout=120) as c:
+        yield c

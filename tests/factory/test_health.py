@@ -1,0 +1,79 @@
+"""Models load in the background; health answers at once; failures degrade, never crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from factory.app import create_app
+from tests.factory.conftest import factory_settings
+from tests.servers import serve, wait_until
+
+
+def _settled(base: str) -> bool:
+    models = httpx.get(f"{base}/health").json()["models"]
+    return all(m["state"] != "loading" for m in models.values())
+
+
+def test_health_answers_while_models_load_and_endpoints_say_retry(
+    gguf_path: Path, gliner_dir: Path
+) -> None:
+    with serve(create_app(factory_settings(gguf_path, gliner_dir))) as base:
+        health = httpx.get(f"{base}/health").json()  # GLiNER takes seconds to load
+        assert health["status"] == "loading"
+        assert health["gliner_loaded"] is False
+        assert "ner" not in health["models_loaded"]
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 503
+        assert int(ready.headers["Retry-After"]) > 0
+        assert "ner" in ready.json()["waiting_for"]
+        busy = httpx.post(f"{base}/extract", json={"text": "Jane went to Paris."})
+        assert busy.status_code == 503
+        assert busy.json()["error"] == "model_loading"
+        assert int(busy.headers["Retry-After"]) > 0
+
+        wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, timeout=120)
+        wait_until(lambda: httpx.get(f"{base}/health").json()["status"] != "loading")
+        health = httpx.get(f"{base}/health").json()
+        assert health["status"] == "healthy"
+        assert health["llama_loaded"] and health["gliner_loaded"]
+        assert set(health["models_loaded"]) == {"llm", "ner", "tts"}
+        assert health["models"]["llm"]["name"]
+        assert health["tts_engine"] == "edge"
+        assert health["tts_engines"] == ["edge", "piper"]
+        assert health["uptime_seconds"] > 0
+
+
+def test_a_model_that_fails_to_load_shows_degraded(gguf_path: Path, gliner_dir: Path) -> None:
+    settings = factory_settings(
+        gguf_path,
+        gliner_dir,
+        llm_model_path=gguf_path.parent / "missing.gguf",
+        ner_engine="spacy",
+    )
+    with serve(create_app(settings)) as base:
+        wait_until(lambda: _settled(base))
+        health = httpx.get(f"{base}/health").json()
+        assert health["status"] == "degraded"
+        assert health["llama_loaded"] is False
+        assert "missing.gguf" in health["models"]["llm"]["error"]
+        assert httpx.get(f"{base}/readyz").status_code == 503
+        r = httpx.post(f"{base}/summarize", json={"text": "Anything."})
+        assert r.status_code == 503
+        assert r.json()["error"] == "model_unavailable"
+        # The other models still serve.
+        assert httpx.post(f"{base}/extract", json={"text": "Jane met Bob."}).status_code == 200
+
+
+def test_hub_model_that_cannot_be_fetched_is_reported_not_fatal(
+    gguf_path: Path, gliner_dir: Path
+) -> None:
+    settings = factory_settings(gguf_path, gliner_dir, llm_model_path=None, ner_engine="spacy")
+    assert settings.llm_repo_id  # production default: Llama-3-8B-Instruct Q4_K_M from the hub
+    with serve(create_app(settings)) as base:
+        wait_until(lambda: _settled(base))
+        health = httpx.get(f"{base}/health").json()
+        assert health["status"] == "degraded"
+        assert health["models"]["llm"]["state"] == "failed"
+        assert health["models"]["llm"]["error"]
