@@ -79,6 +79,7 @@ def health(models: Models) -> FactoryHealth:
         tts_engine=narrator.engines[0].name if narrator else settings.tts_engines[0],
         tts_engines=[e.name for e in narrator.engines] if narrator else [],
         tts_last_engine=narrator.last_engine if narrator else None,
+        tts_unavailable=narrator.unavailable if narrator else {},
         models={k: s.status() for k, s in slots.items()},
         gates={k: g.status() for k, g in models.gates.items()},
         generations_cancelled=models.generations_cancelled,

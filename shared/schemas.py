@@ -197,6 +197,7 @@ class FactoryHealth(BaseModel):
     tts_engine: str = Field(description="the engine tried first")
     tts_engines: list[str]
     tts_last_engine: str | None
+    tts_unavailable: dict[str, str] = Field(description="configured engines that did not load")
     models: dict[str, ModelStatus]
     gates: dict[str, GateStatus]
     generations_cancelled: int

@@ -42,6 +42,7 @@ def test_health_answers_while_models_load_and_endpoints_say_retry(
         assert health["models"]["llm"]["name"]
         assert health["tts_engine"] == "edge"
         assert health["tts_engines"] == ["edge", "piper"]
+        assert health["tts_unavailable"] == {}
         assert health["uptime_seconds"] > 0
 
 

