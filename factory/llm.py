@@ -7,17 +7,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from llama_cpp import Llama, LlamaGrammar
+from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from factory import prompts
+from factory.sampling import (
+    CompiledGrammar,
+    FinishReason,
+    GenerationStats,
+    SamplingParams,
+    TokenGenerator,
+    json_schema_grammar,
+)
 from shared.schemas import Style
 from shared.settings import FactorySettings
 
 _ARTICLE_SLOT = "\x00ARTICLE\x00"
-FinishReason = Literal["stop", "length", "cancelled"]
 
 
 @dataclass
@@ -89,7 +96,8 @@ class Summarizer:
             eos_token=self._token_text(llama.token_eos()),
             bos_token=self._token_text(llama.token_bos()),
         )
-        self._grammar = LlamaGrammar.from_json_schema(prompts.summary_schema_json(), verbose=False)
+        self._generator = TokenGenerator(llama)
+        self._grammar = CompiledGrammar(llama, json_schema_grammar(prompts.summary_schema_json()))
         self._frames: dict[tuple[Style, bool], tuple[list[int], list[int]]] = {}
 
     @classmethod
@@ -130,9 +138,6 @@ class Summarizer:
             body = body[:room]
         return Prompt(tokens=before + body + after, article_tokens=len(body), truncated=truncated)
 
-    def grammar(self, structured: bool) -> LlamaGrammar | None:
-        return self._grammar if structured else None
-
     def generate(
         self,
         prompt: Prompt,
@@ -143,30 +148,25 @@ class Summarizer:
         run: Generation,
     ) -> Iterator[str]:
         """Yield text pieces as the model produces them; stop early when `stop` is set."""
+        stats = GenerationStats()
         run.started = time.perf_counter()
-        stream = self.llama.create_completion(
-            prompt=prompt.tokens,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            repeat_penalty=1.1,
-            grammar=self.grammar(structured),
-            stream=True,
+        pieces = self._generator.generate(
+            prompt.tokens,
+            max_tokens,
+            SamplingParams(temperature=temperature),
+            grammar=self._grammar if structured else None,
+            should_stop=stop.is_set,
+            stats=stats,
         )
         try:
-            for chunk in stream:  # type: ignore[union-attr]
-                choice = chunk["choices"][0]
-                piece = choice["text"]
-                if piece:
-                    if run.first_token is None:
-                        run.first_token = time.perf_counter()
-                    run.output_tokens += 1
-                    run.text.append(piece)
-                    yield piece
-                if choice.get("finish_reason"):
-                    run.finish_reason = choice["finish_reason"]  # type: ignore[assignment]
-                if stop.is_set():
-                    run.finish_reason = "cancelled"
-                    break
+            for piece in pieces:
+                if run.first_token is None:
+                    run.first_token = time.perf_counter()
+                run.text.append(piece)
+                run.output_tokens = stats.tokens
+                yield piece
         finally:
-            stream.close()  # type: ignore[union-attr]
+            pieces.close()
+            run.output_tokens = stats.tokens
+            run.finish_reason = stats.finish_reason
             run.finished = time.perf_counter()
