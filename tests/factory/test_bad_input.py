@@ -84,6 +84,19 @@ def test_request_body_over_the_limit_is_413_before_parsing(client: httpx.Client)
     assert r.json()["error"] == "payload_too_large"
 
 
+def test_chunked_body_over_the_limit_is_413(client: httpx.Client) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"text": "'
+        for _ in range(d.MAX_REQUEST_BYTES // 10_000 + 2):
+            yield b"a" * 10_000
+        yield b'"}'
+
+    headers = {"content-type": "application/json"}
+    r = client.post("/summarize", content=chunks(), headers=headers)  # no Content-Length
+    assert r.status_code == 413
+    assert r.json()["error"] == "payload_too_large"
+
+
 def test_server_still_answers_after_bad_input(client: httpx.Client) -> None:
     assert client.post("/summarize", json={"text": TEXT, "max_tokens": 8}).status_code == 200
 
