@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -58,6 +58,11 @@ class Run:
 
 def median(runs: list[Run], attr: str) -> float:
     return statistics.median(getattr(r, attr) for r in runs)
+
+
+def paired(a: list[Run], b: list[Run], attr: str, op: Callable[[float, float], float]) -> float:
+    pairs = zip(a, b, strict=True)
+    return statistics.median(op(getattr(x, attr), getattr(y, attr)) for x, y in pairs)
 
 
 def article_text() -> str:
@@ -334,11 +339,12 @@ def llm_section(res: dict[str, Any]) -> list[str]:
             f"{median(runs, 'total_ms'):.0f} | {median(runs, 'tokens'):.0f} |"
         )
 
-    ratio_tok = median(fac, "tok_s") / median(raw, "tok_s")
-    ratio_peer = median(fac, "tok_s") / median(peer, "tok_s")
-    ttft_extra = median(fac, "ttft_ms") - median(raw, "ttft_ms")
-    grammar_ratio = median(fac_g, "tok_s") / median(fac, "tok_s")
-    raw_grammar_ratio = median(raw_g, "tok_s") / median(raw, "tok_s")
+    # Paired per round (the systems ran back to back), then the median: robust to drift.
+    ratio_tok = paired(fac, raw, "tok_s", lambda a, b: a / b)
+    ratio_peer = paired(fac, peer, "tok_s", lambda a, b: a / b)
+    ttft_extra = paired(fac, raw, "ttft_ms", lambda a, b: a - b)
+    grammar_ratio = paired(fac_g, fac, "tok_s", lambda a, b: a / b)
+    raw_grammar_ratio = paired(raw_g, raw, "tok_s", lambda a, b: a / b)
     new_ratio = second_new.ttft_ms / first.ttft_ms
     same_ratio = second_same.ttft_ms / first.ttft_ms
     return [

@@ -41,3 +41,11 @@ TTS_DEFAULT_VOICE = "en-US-AriaNeural"
 EDGE_TTS_TIMEOUT_S = 15.0
 TTS_MAX_WAITING = 4
 MP3_BITRATE_KBPS = 64
+
+# --- gateway: scraping ---------------------------------------------------------
+SCRAPE_MAX_BYTES = 5 * 1024 * 1024  # response body cap, read as a stream
+SCRAPE_CONNECT_TIMEOUT_S = 5.0
+SCRAPE_READ_TIMEOUT_S = 15.0
+SCRAPE_MAX_REDIRECTS = 5
+SCRAPE_MIN_WORDS = 50  # fewer extracted words is an error, not an empty summary
+SCRAPE_USER_AGENT = "SegmentoPulse/0.1 (+https://github.com/segmento-pulse)"

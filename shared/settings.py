@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, Self
 
@@ -86,3 +87,18 @@ class FactorySettings(BaseSettings):
         if self.max_text_bytes > self.max_request_bytes:
             raise ValueError("max_text_bytes cannot exceed max_request_bytes")
         return self
+
+
+class ScrapeSettings(BaseSettings):
+    """How the gateway fetches articles. Env vars are prefixed `GATEWAY_SCRAPE_`."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_SCRAPE_", env_file=".env", extra="ignore")
+
+    max_bytes: int = Field(d.SCRAPE_MAX_BYTES, ge=1024, le=100 * 1024 * 1024)
+    connect_timeout_s: float = Field(d.SCRAPE_CONNECT_TIMEOUT_S, gt=0, le=120)
+    read_timeout_s: float = Field(d.SCRAPE_READ_TIMEOUT_S, gt=0, le=300)
+    max_redirects: int = Field(d.SCRAPE_MAX_REDIRECTS, ge=0, le=20)
+    min_words: int = Field(d.SCRAPE_MIN_WORDS, ge=1)
+    user_agent: str = d.SCRAPE_USER_AGENT
+    # Networks that may be fetched although they are private or loopback (tests, intranets).
+    allowed_networks: list[IPv4Network | IPv6Network] = []

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import uvicorn
 
 
@@ -48,7 +47,3 @@ def wait_until(predicate: Any, timeout: float = 120.0, interval: float = 0.1) ->
             return value
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s")
-
-
-def wait_ready(base: str, timeout: float = 180.0) -> None:
-    wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, timeout)

@@ -11,7 +11,7 @@ import pytest
 
 from factory.app import create_app
 from shared.settings import FactorySettings
-from tests.servers import serve, wait_ready
+from tests.servers import serve, wait_until
 
 
 def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> FactorySettings:
@@ -29,10 +29,20 @@ def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> Fac
     return FactorySettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def wait_all_loaded(base: str) -> None:
+    """Wait until no model is loading (/readyz waits only for the required ones)."""
+
+    def settled() -> bool:
+        models = httpx.get(f"{base}/health").json()["models"]
+        return all(m["state"] != "loading" for m in models.values())
+
+    wait_until(settled, timeout=180)
+
+
 @pytest.fixture(scope="session")
 def factory_url(gguf_path: Path, gliner_dir: Path) -> Iterator[str]:
     with serve(create_app(factory_settings(gguf_path, gliner_dir))) as base:
-        wait_ready(base)
+        wait_all_loaded(base)
         yield base
 
 

@@ -11,8 +11,8 @@ import pytest
 from mutagen.mp3 import MP3
 
 from factory.app import create_app
-from tests.factory.conftest import factory_settings
-from tests.servers import serve, wait_ready
+from tests.factory.conftest import factory_settings, wait_all_loaded
+from tests.servers import serve
 
 
 def _duration(mp3: bytes) -> float:
@@ -49,7 +49,7 @@ def edge_only(gguf_path: Path, gliner_dir: Path) -> Iterator[httpx.Client]:
         gguf_path, gliner_dir, tts_engines=["edge"], edge_tts_timeout_s=5, ner_engine="spacy"
     )
     with serve(create_app(settings)) as base:
-        wait_ready(base)
+        wait_all_loaded(base)
         with httpx.Client(base_url=base, timeout=60) as c:
             yield c
 

@@ -11,8 +11,8 @@ import pytest
 
 from factory.app import create_app
 from shared import defaults as d
-from tests.factory.conftest import factory_settings
-from tests.servers import serve, wait_ready
+from tests.factory.conftest import factory_settings, wait_all_loaded
+from tests.servers import serve
 
 TEXT = "The council approved the bridge."
 
@@ -105,7 +105,7 @@ def test_server_still_answers_after_bad_input(client: httpx.Client) -> None:
 def guarded(gguf_path: Path, gliner_dir: Path) -> Iterator[str]:
     settings = factory_settings(gguf_path, gliner_dir, internal_token="s3cret", ner_engine="spacy")
     with serve(create_app(settings)) as base:
-        wait_ready(base)
+        wait_all_loaded(base)
         yield base
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from factory.app import create_app
 from factory.ner import word_windows
-from tests.factory.conftest import factory_settings
-from tests.servers import serve, wait_ready
+from tests.factory.conftest import factory_settings, wait_all_loaded
+from tests.servers import serve
 
 FILLER = "the quiet committee reviewed several routine items during a long afternoon session "
 
@@ -68,7 +68,7 @@ def test_gliner_reads_past_its_384_word_window(client: httpx.Client) -> None:
 def spacy_client(gguf_path: Path, gliner_dir: Path) -> Iterator[httpx.Client]:
     settings = factory_settings(gguf_path, gliner_dir, ner_engine="spacy", tts_engines=["piper"])
     with serve(create_app(settings)) as base:
-        wait_ready(base)
+        wait_all_loaded(base)
         with httpx.Client(base_url=base, timeout=120) as c:
             yield c
 

@@ -7,13 +7,8 @@ from pathlib import Path
 import httpx
 
 from factory.app import create_app
-from tests.factory.conftest import factory_settings
+from tests.factory.conftest import factory_settings, wait_all_loaded
 from tests.servers import serve, wait_until
-
-
-def _settled(base: str) -> bool:
-    models = httpx.get(f"{base}/health").json()["models"]
-    return all(m["state"] != "loading" for m in models.values())
 
 
 def test_health_answers_while_models_load_and_endpoints_say_retry(
@@ -54,7 +49,7 @@ def test_a_model_that_fails_to_load_shows_degraded(gguf_path: Path, gliner_dir: 
         ner_engine="spacy",
     )
     with serve(create_app(settings)) as base:
-        wait_until(lambda: _settled(base))
+        wait_all_loaded(base)
         health = httpx.get(f"{base}/health").json()
         assert health["status"] == "degraded"
         assert health["llama_loaded"] is False
@@ -73,7 +68,7 @@ def test_hub_model_that_cannot_be_fetched_is_reported_not_fatal(
     settings = factory_settings(gguf_path, gliner_dir, llm_model_path=None, ner_engine="spacy")
     assert settings.llm_repo_id  # production default: Llama-3-8B-Instruct Q4_K_M from the hub
     with serve(create_app(settings)) as base:
-        wait_until(lambda: _settled(base))
+        wait_all_loaded(base)
         health = httpx.get(f"{base}/health").json()
         assert health["status"] == "degraded"
         assert health["models"]["llm"]["state"] == "failed"
