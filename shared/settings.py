@@ -7,7 +7,7 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import defaults as d
@@ -102,3 +102,33 @@ class ScrapeSettings(BaseSettings):
     user_agent: str = d.SCRAPE_USER_AGENT
     # Networks that may be fetched although they are private or loopback (tests, intranets).
     allowed_networks: list[IPv4Network | IPv6Network] = []
+
+
+class StoreSettings(BaseSettings):
+    """Where results are kept. Env vars are prefixed `STORE_`; `DATABASE_URL`,
+    `SUPABASE_URL` and `SUPABASE_SERVICE_KEY` are read without the prefix too."""
+
+    model_config = SettingsConfigDict(env_prefix="STORE_", env_file=".env", extra="ignore")
+
+    backend: Literal["sqlite", "postgres", "supabase"] = "sqlite"
+    sqlite_path: Path = Path("data/pulse.sqlite3")
+    audio_dir: Path = Path("data/audio")
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("STORE_DATABASE_URL", "DATABASE_URL")
+    )
+    supabase_url: str | None = Field(
+        None, validation_alias=AliasChoices("STORE_SUPABASE_URL", "SUPABASE_URL")
+    )
+    supabase_service_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("STORE_SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_KEY")
+    )
+    supabase_bucket: str = "pulse-audio"
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _backend_is_configured(self) -> Self:
+        if self.backend == "postgres" and not self.database_url:
+            raise ValueError("the postgres store needs DATABASE_URL")
+        if self.backend == "supabase" and not (self.supabase_url and self.supabase_service_key):
+            raise ValueError("the supabase store needs SUPABASE_URL and SUPABASE_SERVICE_KEY")
+        return self
