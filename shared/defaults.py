@@ -49,3 +49,12 @@ SCRAPE_READ_TIMEOUT_S = 15.0
 SCRAPE_MAX_REDIRECTS = 5
 SCRAPE_MIN_WORDS = 50  # fewer extracted words is an error, not an empty summary
 SCRAPE_USER_AGENT = "SegmentoPulse/0.1 (+https://github.com/segmento-pulse)"
+
+# --- jobs, events, Redis -------------------------------------------------------
+QUEUE_NAME = "pulse"
+JOB_TIMEOUT_S = 900  # an 8B model on 2 vCPU takes minutes per summary
+RESULT_TTL_S = 24 * 3600
+FAILURE_TTL_S = 7 * 24 * 3600
+EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
+EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
+SSE_PING_S = 15

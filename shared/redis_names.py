@@ -1,0 +1,35 @@
+"""Every Redis key and channel name the services share."""
+
+from shared import defaults as d
+
+QUEUE = d.QUEUE_NAME
+
+
+def events_channel(job_id: str) -> str:
+    """Pub/sub channel carrying a job's events live."""
+    return f"pulse:job:{job_id}:events"
+
+
+def events_log(job_id: str) -> str:
+    """Redis Stream holding every event of a job, for replay."""
+    return f"pulse:job:{job_id}:log"
+
+
+def events_seq(job_id: str) -> str:
+    """Counter numbering a job's events (it survives a retried attempt)."""
+    return f"pulse:job:{job_id}:seq"
+
+
+def job_meta(job_id: str) -> str:
+    """Hash with the job's current stage and progress, for status polling."""
+    return f"pulse:job:{job_id}:meta"
+
+
+def submissions(client: str) -> str:
+    """Per-client submission counter for rate limiting."""
+    return f"pulse:rate:{client}"
+
+
+def content(key: str) -> str:
+    """The job id already running for a content key (skips duplicate work in flight)."""
+    return f"pulse:content:{key}"
