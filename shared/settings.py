@@ -132,3 +132,18 @@ class StoreSettings(BaseSettings):
         if self.backend == "supabase" and not (self.supabase_url and self.supabase_service_key):
             raise ValueError("the supabase store needs SUPABASE_URL and SUPABASE_SERVICE_KEY")
         return self
+
+
+class WorkerSettings(BaseSettings):
+    """Settings of the RQ worker. Env vars are prefixed `WORKER_`."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKER_", env_file=".env", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
+    factory_token: SecretStr | None = None
+    factory_connect_timeout_s: float = Field(5.0, gt=0, le=60)
+    factory_read_timeout_s: float = Field(d.JOB_TIMEOUT_S, gt=0)  # a token can take seconds
+    retry_attempts: int = Field(4, ge=1, le=20)
+    retry_max_wait_s: float = Field(30.0, gt=0, le=600)
+    event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)

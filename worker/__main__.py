@@ -1,0 +1,18 @@
+"""`python -m worker`: an RQ worker on the Pulse queue (one forked work horse per job)."""
+
+import redis
+from rq import Queue, Worker
+
+from shared import redis_names as names
+from shared.settings import WorkerSettings
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    connection = redis.Redis.from_url(settings.redis_url)
+    worker = Worker([Queue(names.QUEUE, connection=connection)], connection=connection)
+    worker.work(with_scheduler=False)
+
+
+if __name__ == "__main__":
+    main()

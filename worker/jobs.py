@@ -1,0 +1,155 @@
+"""The RQ job: summary (streamed token by token), entities, audio, then the store."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+import redis
+from rq import get_current_job
+from rq.job import Job
+
+from shared.eventlog import EventPublisher
+from shared.events import EventType, Stage
+from shared.jobs import JobRequest
+from shared.schemas import Entity, StructuredSummary
+from shared.settings import StoreSettings, WorkerSettings
+from shared.store import ResultStore, StoredResult, open_store
+from worker.factory_client import FactoryClient, FactoryError
+from worker.fields import StringFieldStream
+
+PROGRESS: dict[Stage, float] = {
+    "summarizing": 0.05,
+    "entities": 0.6,
+    "audio": 0.75,
+    "storing": 0.9,
+    "done": 1.0,
+}
+
+
+class JobRunner:
+    def __init__(
+        self,
+        job: Job,
+        request: JobRequest,
+        factory: FactoryClient,
+        store: ResultStore,
+        events: EventPublisher,
+    ) -> None:
+        self.job = job
+        self.request = request
+        self.factory = factory
+        self.store = store
+        self.events = events
+
+    def publish(self, etype: EventType, data: dict[str, Any]) -> None:
+        self.events.publish(self.job.id, etype, data)
+
+    def stage(self, stage: Stage) -> None:
+        self.job.meta.update(stage=stage, progress=PROGRESS[stage])
+        self.job.save_meta()
+        self.publish("status", {"stage": stage, "progress": PROGRESS[stage]})
+
+    def summarize(self) -> StructuredSummary:
+        """Forward the summary's text as it is generated; the JSON around it stays here."""
+        field = StringFieldStream("main_summary")
+        for item in self.factory.stream_summary(self.request.text, self.request.style):
+            if isinstance(item, str):
+                text = field.feed(item)
+                if text:
+                    self.publish("token", {"text": text})
+            else:
+                assert item.structured is not None
+                self.publish("summary", item.structured.model_dump(mode="json"))
+                return item.structured
+        raise FactoryError("the summary stream gave no result", transient=False)
+
+    def run(self) -> StoredResult:
+        req, outcomes = self.request, {}
+        summary: StructuredSummary | None = None
+        entities: list[Entity] | None = None
+        audio: bytes | None = None
+        if "summary" in req.tasks:
+            self.stage("summarizing")
+            summary = self.summarize()  # a failed summary fails the job
+            outcomes["summary"] = "ok"
+        if "entities" in req.tasks:
+            self.stage("entities")
+            try:
+                entities = self.factory.extract(req.text, req.labels)
+                outcomes["entities"] = "ok"
+                self.publish("entities", {"entities": [e.model_dump() for e in entities]})
+            except (FactoryError, OSError) as exc:
+                outcomes["entities"] = f"failed: {exc}"
+        if "audio" in req.tasks:
+            self.stage("audio")
+            narration = summary.main_summary if summary else req.text
+            try:
+                audio, engine = self.factory.audio(narration, req.voice)
+                outcomes["audio"] = "ok"
+                url = f"/queue/{self.job.id}/audio"
+                self.publish("audio", {"url": url, "bytes": len(audio), "engine": engine})
+            except (FactoryError, OSError) as exc:
+                outcomes["audio"] = f"failed: {exc}"
+        if all(v != "ok" for v in outcomes.values()):
+            raise FactoryError("every task failed: " + "; ".join(outcomes.values()), False)
+        self.stage("storing")
+        result = StoredResult(
+            job_id=self.job.id,
+            content_key=req.content_key,
+            status="finished",
+            style=req.style,
+            tasks=req.tasks,
+            source_url=req.source_url,
+            title=req.title or (summary.title if summary else None),
+            summary=summary,
+            entities=entities,
+            has_audio=audio is not None,
+            outcomes=outcomes,
+        )
+        self.store.save(result, audio)
+        self.stage("done")
+        self.publish("done", {"status": "finished", "outcomes": outcomes})
+        return result
+
+    def fail(self, exc: BaseException) -> None:
+        """Make the reason visible: in the event stream, the job's meta and the store."""
+        reason = f"{type(exc).__name__}: {exc}"
+        self.job.meta["error"] = reason
+        self.job.save_meta()
+        self.publish("error", {"error": type(exc).__name__, "detail": str(exc)})
+        failed = StoredResult(
+            job_id=self.job.id,
+            content_key=self.request.content_key,
+            status="failed",
+            style=self.request.style,
+            tasks=self.request.tasks,
+            source_url=self.request.source_url,
+            title=self.request.title,
+            error=reason,
+        )
+        with suppress(Exception):  # the store being down must not hide the original reason
+            self.store.save(failed)
+
+
+def run_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("run_job must run inside an RQ worker")
+    settings = WorkerSettings()
+    request = JobRequest.model_validate(payload)
+    connection: redis.Redis = job.connection
+    factory = FactoryClient(settings)
+    store = open_store(StoreSettings())
+    runner = JobRunner(
+        job, request, factory, store, EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
+    )
+    try:
+        return runner.run().model_dump(mode="json")
+    except BaseException as exc:
+        runner.fail(exc)
+        raise
+    finally:
+        factory.close()
+        store.close()
