@@ -1,1 +1,1 @@
-"""Public REST + SSE gateway ("Space A"). Built under issue 3; nothing here yet."""
+"""Public REST + SSE gateway ("Space A"): validates, scrapes, enqueues, relays events."""

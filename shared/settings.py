@@ -147,3 +147,28 @@ class WorkerSettings(BaseSettings):
     retry_attempts: int = Field(4, ge=1, le=20)
     retry_max_wait_s: float = Field(30.0, gt=0, le=600)
     event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
+
+
+class GatewaySettings(BaseSettings):
+    """Settings of the public gateway. Env vars are prefixed `GATEWAY_`."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
+    api_key: SecretStr | None = None  # required on write endpoints when set
+    cors_origins: list[str] = []
+    max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
+    max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)
+    min_words: int = Field(d.SCRAPE_MIN_WORDS, ge=1)
+    submissions_per_minute: int = Field(30, ge=1)
+    max_queue_depth: int = Field(100, ge=1)
+    retry_after_s: int = Field(10, ge=1)
+    job_timeout_s: int = Field(d.JOB_TIMEOUT_S, ge=600)
+    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
+    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
+    sse_ping_s: int = Field(d.SSE_PING_S, ge=1)
+    scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)

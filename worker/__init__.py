@@ -1,1 +1,1 @@
-"""RQ worker that runs jobs against the factory. Built under issue 3; nothing here yet."""
+"""RQ worker: runs each job against the factory and publishes its events."""

@@ -1,0 +1,15 @@
+"""`python -m gateway`: serve the gateway with uvicorn."""
+
+import uvicorn
+
+from gateway.app import create_app
+from shared.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The public gateway API's request and response models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.jobs import Task
+from shared.schemas import Label, Style
+
+JobState = Literal["queued", "started", "finished", "failed"]
+
+
+class SubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, max_length=2048)
+    text: str | None = None
+    style: Style = "skimmer"
+    tasks: list[Task] = Field(["summary", "entities", "audio"], min_length=1)
+    labels: list[Label] | None = Field(None, min_length=1, max_length=25)
+    voice: str | None = Field(None, max_length=64)
+    refresh: bool = Field(False, description="run again even if a stored result exists")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.url is None) == (self.text is None):
+            raise ValueError("give exactly one of url or text")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text must not be empty or whitespace")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError("tasks must not repeat")
+        return self
+
+
+class SubmitResponse(BaseModel):
+    job_id: str
+    status: JobState
+    status_url: str
+    stream_url: str
+    cached: bool = Field(False, description="an identical earlier result, no new work")
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: JobState
+    stage: str | None = None
+    progress: float | None = None
+    position: int | None = Field(None, description="place in the queue, 0 = next")
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class QueueOverview(BaseModel):
+    depth: int
+    workers: int
+    started: int
+    failed: int
+    recent: list[dict[str, Any]]
