@@ -206,21 +206,35 @@ def _error(job: Job) -> str | None:
     return None
 
 
+def _stored_status(services: Services, job_id: str) -> JobStatus | None:
+    stored = services.store.get(job_id)
+    if stored is None:
+        return None
+    finished = stored.status == "finished"
+    return JobStatus(
+        job_id=job_id,
+        status=stored.status,
+        stage="done" if finished else None,
+        progress=1.0 if finished else None,
+        result=stored.model_dump(mode="json") if finished else None,
+        error=stored.error,
+    )
+
+
 def status_of(services: Services, job_id: str) -> JobStatus:
     job = _fetch(services, job_id)
-    if job is None:
-        stored = services.store.get(job_id)
+    if job is None:  # expired from Redis: the store remembers
+        stored = _stored_status(services, job_id)
         if stored is None:
             raise ApiError(404, "not_found", f"no job {job_id}")
-        return JobStatus(
-            job_id=job_id,
-            status=stored.status,
-            stage="done" if stored.status == "finished" else None,
-            progress=1.0 if stored.status == "finished" else None,
-            result=stored.model_dump(mode="json") if stored.status == "finished" else None,
-            error=stored.error,
-        )
+        return stored
     state = _state(job)
+    if state == "started" and job.meta.get("stage") == "done":
+        # The worker stored the result and said `done`; RQ marks the job finished a moment
+        # later. Answer from the store so `done` always means `finished` here too.
+        stored = _stored_status(services, job_id)
+        if stored is not None:
+            return stored
     return JobStatus(
         job_id=job_id,
         status=state,
