@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis import Redis
-from rq import Queue
+from rq import Callback, Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sse_starlette import EventSourceResponse
@@ -173,6 +173,7 @@ async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, Submit
             result_ttl=settings.result_ttl_s,
             failure_ttl=settings.failure_ttl_s,
             meta={"stage": "queued", "progress": 0.0},
+            on_failure=Callback("worker.jobs.on_failure"),
         )
 
     await anyio.to_thread.run_sync(enqueue)

@@ -5,12 +5,17 @@ from rq import Queue, Worker
 
 from shared import redis_names as names
 from shared.settings import WorkerSettings
+from worker.jobs import on_horse_killed
 
 
 def main() -> None:
     settings = WorkerSettings()
     connection = redis.Redis.from_url(settings.redis_url)
-    worker = Worker([Queue(names.QUEUE, connection=connection)], connection=connection)
+    worker = Worker(
+        [Queue(names.QUEUE, connection=connection)],
+        connection=connection,
+        work_horse_killed_handler=on_horse_killed,
+    )
     worker.work(with_scheduler=False)
 
 

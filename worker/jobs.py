@@ -132,6 +132,45 @@ class JobRunner:
             self.store.save(failed)
 
 
+def record_lost(job: Job, reason: str) -> None:
+    """The job's process died without saying why (killed, out of memory, worker gone):
+    publish the terminal error and remember the failure, once."""
+    if job.meta.get("error"):
+        return  # the job reported its own failure already
+    job.meta["error"] = reason
+    job.save_meta()
+    settings = WorkerSettings()
+    events = EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s)
+    events.publish(job.id, "error", {"error": "JobLost", "detail": reason})
+    request = JobRequest.model_validate(job.args[0])
+    store = open_store(StoreSettings())
+    try:
+        store.save(
+            StoredResult(
+                job_id=job.id,
+                content_key=request.content_key,
+                status="failed",
+                style=request.style,
+                tasks=request.tasks,
+                source_url=request.source_url,
+                title=request.title,
+                error=reason,
+            )
+        )
+    finally:
+        store.close()
+
+
+def on_horse_killed(job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+    """Worker hook: the forked work horse running `job` died."""
+    record_lost(job, f"the process running this job died (exit status {ret_val})")
+
+
+def on_failure(job: Job, connection: redis.Redis, exc_type: Any, exc: Any, tb: Any) -> None:
+    """RQ failure callback; also called for jobs abandoned by a worker that vanished."""
+    record_lost(job, f"the job was lost: {exc_type.__name__ if exc_type else 'unknown'}")
+
+
 def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason."""
     job = get_current_job()

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 from mutagen.mp3 import MP3
+from rq.command import send_kill_horse_command
+from rq.job import Job
 
 from tests.e2e.conftest import Mesh
 from tests.servers import wait_until
@@ -117,6 +119,31 @@ def test_health_readiness_metrics_and_overview(mesh: Mesh) -> None:
         assert "pulse_jobs_submitted_total" in text and "pulse_queue_depth" in text
         overview = client.get("/queue").json()
         assert overview["workers"] >= 1 and overview["recent"]
+
+
+def test_a_worker_process_killed_mid_job_ends_the_stream_with_an_error(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=120) as client:
+        r = client.post("/queue", json={"text": ARTICLE, "style": "eli5", "refresh": True})
+        job_id = r.json()["job_id"]
+        wait_until(
+            lambda: client.get(f"/queue/{job_id}").json().get("stage") == "summarizing",
+            timeout=60,
+            interval=0.02,
+        )
+        job = Job.fetch(job_id, connection=mesh.redis)
+        assert job.worker_name
+        send_kill_horse_command(mesh.redis, job.worker_name)
+        events = read_events(client, job_id)
+        assert events[-1][1] == "error"
+        assert events[-1][2]["error"] == "JobLost"
+        status = wait_until(
+            lambda: (s := client.get(f"/queue/{job_id}").json())["status"] == "failed" and s,
+            timeout=60,
+        )
+        assert "died" in status["error"]
+        # The worker itself lives on and takes the next job.
+        ok = client.post("/queue", json={"text": ARTICLE, "tasks": ["entities"]})
+        assert read_events(client, ok.json()["job_id"])[-1][1] == "done"
 
 
 def test_factory_down_fails_the_job_with_a_reason(mesh: Mesh) -> None:
