@@ -26,7 +26,7 @@ from gateway.metrics import Metrics
 from gateway.scrape import ScrapeError, Scraper
 from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
-from shared.eventlog import follow
+from shared.eventlog import EventHub, follow
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
 from shared.schemas import Style
@@ -51,6 +51,7 @@ class Services:
 
     settings: GatewaySettings
     redis: aredis.Redis
+    hub: EventHub
     rq_redis: Redis
     queue: Queue
     store: ResultStore
@@ -252,7 +253,7 @@ async def events(
 ) -> AsyncIterator[dict[str, str]]:
     services.metrics.sse_clients.inc()
     try:
-        async for event in follow(services.redis, job_id, after, idle_timeout_s=1.0):
+        async for event in follow(services.hub, job_id, after, idle_timeout_s=1.0):
             if event is None:
                 if await request.is_disconnected():
                     return
@@ -289,10 +290,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         timeout = httpx.Timeout(
             settings.scrape.read_timeout_s, connect=settings.scrape.connect_timeout_s
         )
+        # Blocking: a burst of readers waits for a free connection instead of failing.
+        pool = aredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+        )
+        events_redis = aredis.Redis(connection_pool=pool)
+        hub = EventHub(events_redis)
+        await hub.start()
         async with httpx.AsyncClient(timeout=timeout) as http:
             services = Services(
                 settings=settings,
-                redis=aredis.Redis.from_url(settings.redis_url),
+                redis=events_redis,
+                hub=hub,
                 rq_redis=rq_redis,
                 queue=Queue(names.QUEUE, connection=rq_redis),
                 store=await anyio.to_thread.run_sync(open_store, settings.store),
@@ -304,6 +313,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await hub.close()
                 await services.redis.aclose()
                 rq_redis.close()
                 services.store.close()

@@ -8,8 +8,10 @@ get every event exactly once and in order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import redis
@@ -67,16 +69,74 @@ async def replay(client: aredis.Redis, job_id: str, after: int = 0) -> list[JobE
     return [e for e in events if e.seq > after]
 
 
+class EventHub:
+    """One Redis subscription per process, shared by every reader of every job: 200 clients
+    on one job cost one channel subscription, not 200 connections."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.client = client
+        self._pubsub = client.pubsub()
+        self._listeners: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # A channel nobody publishes on keeps the connection in subscribed mode.
+        await self._pubsub.subscribe("pulse:hub:idle")
+        self._reader = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._reader
+        await self._pubsub.aclose()
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            channel = message["channel"].decode()
+            if message["type"] == "subscribe" and channel in self._confirmed:
+                self._confirmed[channel].set()
+            elif message["type"] == "message":
+                event = _decode(message["data"])
+                for queue in list(self._listeners.get(channel, ())):
+                    queue.put_nowait(event)
+
+    @asynccontextmanager
+    async def listen(self, job_id: str) -> AsyncIterator[asyncio.Queue[JobEvent]]:
+        """A queue of the job's live events; Redis has confirmed the subscription on entry."""
+        channel = names.events_channel(job_id)
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        async with self._lock:
+            if channel not in self._listeners:
+                self._listeners[channel] = set()
+                self._confirmed[channel] = asyncio.Event()
+                await self._pubsub.subscribe(channel)
+            self._listeners[channel].add(queue)
+            confirmed = self._confirmed[channel]
+        await confirmed.wait()
+        try:
+            yield queue
+        finally:
+            async with self._lock:
+                self._listeners[channel].discard(queue)
+                if not self._listeners[channel]:
+                    del self._listeners[channel], self._confirmed[channel]
+                    await self._pubsub.unsubscribe(channel)
+
+
 async def follow(
-    client: aredis.Redis, job_id: str, after: int = 0, idle_timeout_s: float = 1.0
+    hub: EventHub, job_id: str, after: int = 0, idle_timeout_s: float = 1.0
 ) -> AsyncIterator[JobEvent | None]:
     """Replay then live; yields None every `idle_timeout_s` without an event (for pings
     and disconnect checks). Ends after a terminal event."""
-    pubsub = client.pubsub()
-    await pubsub.subscribe(names.events_channel(job_id))
-    try:
+    async with hub.listen(job_id) as live:
         last = after
-        for event in await replay(client, job_id, after):
+        for event in await replay(hub.client, job_id, after):
             if event.seq <= last:
                 continue
             last = event.seq
@@ -84,19 +144,14 @@ async def follow(
             if event.terminal:
                 return
         while True:
-            message = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=idle_timeout_s
-            )
-            if message is None:
+            try:
+                event = await asyncio.wait_for(live.get(), idle_timeout_s)
+            except TimeoutError:
                 yield None
                 continue
-            event = _decode(message["data"])
             if event.seq <= last:
                 continue  # already replayed
             last = event.seq
             yield event
             if event.terminal:
                 return
-    finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()

@@ -157,6 +157,7 @@ class GatewaySettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = Field(64, ge=4, le=10_000)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
     api_key: SecretStr | None = None  # required on write endpoints when set
     cors_origins: list[str] = []

@@ -11,7 +11,7 @@ import redis
 import redis.asyncio as aredis
 
 from shared import redis_names as names
-from shared.eventlog import EventPublisher, follow, replay
+from shared.eventlog import EventHub, EventPublisher, follow, replay
 from shared.events import JobEvent
 from tests.redis_fixtures import redis_client, redis_url  # noqa: F401
 
@@ -19,9 +19,12 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def aclient(redis_url: str) -> AsyncIterator[aredis.Redis]:  # noqa: F811
+async def aclient(redis_url: str) -> AsyncIterator[EventHub]:  # noqa: F811
     client = aredis.Redis.from_url(redis_url)
-    yield client
+    hub = EventHub(client)
+    await hub.start()
+    yield hub
+    await hub.close()
     await client.aclose()
 
 
@@ -29,7 +32,7 @@ def job() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
-async def collect(client: aredis.Redis, job_id: str, after: int = 0) -> list[JobEvent]:
+async def collect(client: EventHub, job_id: str, after: int = 0) -> list[JobEvent]:
     events = []
     async for event in follow(client, job_id, after, idle_timeout_s=0.05):
         if event is not None:
@@ -39,7 +42,7 @@ async def collect(client: aredis.Redis, job_id: str, after: int = 0) -> list[Job
 
 async def test_late_subscriber_gets_everything_then_the_stream_ends(
     redis_client: redis.Redis,  # noqa: F811
-    aclient: aredis.Redis,
+    aclient: EventHub,
 ) -> None:
     job_id = job()
     pub = EventPublisher(redis_client)
@@ -55,7 +58,7 @@ async def test_late_subscriber_gets_everything_then_the_stream_ends(
 
 async def test_last_event_id_resumes_after_it(
     redis_client: redis.Redis,  # noqa: F811
-    aclient: aredis.Redis,
+    aclient: EventHub,
 ) -> None:
     job_id = job()
     pub = EventPublisher(redis_client)
@@ -64,12 +67,12 @@ async def test_last_event_id_resumes_after_it(
     pub.publish(job_id, "error", {"error": "boom"})
     events = await asyncio.wait_for(collect(aclient, job_id, after=3), 10)
     assert [e.seq for e in events] == [4, 5, 6]
-    assert [e.seq for e in await replay(aclient, job_id, after=5)] == [6]
+    assert [e.seq for e in await replay(aclient.client, job_id, after=5)] == [6]
 
 
 async def test_live_and_replayed_events_arrive_once_each_in_order(
     redis_client: redis.Redis,  # noqa: F811
-    aclient: aredis.Redis,
+    aclient: EventHub,
 ) -> None:
     job_id = job()
     pub = EventPublisher(redis_client)
@@ -88,6 +91,24 @@ async def test_live_and_replayed_events_arrive_once_each_in_order(
     events = await asyncio.wait_for(reader, 20)
     assert [e.seq for e in events] == list(range(1, 302))
     assert [e.data.get("text") for e in events[:-1]] == [str(i) for i in range(300)]
+
+
+async def test_many_readers_of_one_job_share_one_subscription(
+    redis_client: redis.Redis,  # noqa: F811
+    aclient: EventHub,
+) -> None:
+    job_id = job()
+    pub = EventPublisher(redis_client)
+    readers = [asyncio.create_task(collect(aclient, job_id)) for _ in range(50)]
+    await asyncio.sleep(0.2)
+    channels = redis_client.pubsub_numsub(names.events_channel(job_id))
+    assert channels[0][1] == 1  # one Redis subscriber for all fifty readers
+    for i in range(20):
+        pub.publish(job_id, "token", {"text": str(i)})
+    pub.publish(job_id, "done", {})
+    results = await asyncio.wait_for(asyncio.gather(*readers), 20)
+    assert all([e.seq for e in r] == list(range(1, 22)) for r in results)
+    assert redis_client.pubsub_numsub(names.events_channel(job_id))[0][1] == 0
 
 
 async def test_log_and_counter_expire_and_the_log_is_capped(
