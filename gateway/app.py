@@ -18,8 +18,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis import Redis
 from rq import Callback, Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sse_starlette import EventSourceResponse
 
 from gateway.metrics import Metrics
@@ -29,20 +27,10 @@ from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, Submit
 from shared.eventlog import EventHub, follow
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
+from shared.jobstate import awrite_state, read_state
 from shared.schemas import Style
 from shared.settings import GatewaySettings
 from shared.store import ResultStore, content_key, open_store
-
-RQ_STATES: dict[str, JobState] = {
-    "queued": "queued",
-    "deferred": "queued",
-    "scheduled": "queued",
-    "started": "started",
-    "finished": "finished",
-    "failed": "failed",
-    "stopped": "failed",
-    "canceled": "failed",
-}
 
 
 @dataclass
@@ -177,35 +165,23 @@ async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, Submit
             on_failure=Callback("worker.jobs.on_failure"),
         )
 
+    await awrite_state(
+        services.redis,
+        job_id,
+        settings.job_timeout_s + settings.failure_ttl_s,
+        "queued",
+        stage="queued",
+        progress=0.0,
+    )
     await anyio.to_thread.run_sync(enqueue)
     await services.redis.set(names.content(key), job_id, ex=settings.job_timeout_s)
     services.metrics.jobs_submitted.inc()
     return 202, SubmitResponse(job_id=job_id, status="queued", **_urls(job_id))
 
 
-def _fetch(services: Services, job_id: str) -> Job | None:
-    try:
-        return Job.fetch(job_id, connection=services.rq_redis)
-    except NoSuchJobError:
-        return None
-
-
 async def job_state(services: Services, job_id: str) -> JobState | None:
-    job = await anyio.to_thread.run_sync(_fetch, services, job_id)
-    return _state(job) if job else None
-
-
-def _state(job: Job) -> JobState:
-    return RQ_STATES.get(job.get_status().value, "queued")
-
-
-def _error(job: Job) -> str | None:
-    if job.meta.get("error"):
-        return str(job.meta["error"])
-    latest = job.latest_result()
-    if latest is not None and latest.exc_string:
-        return latest.exc_string.strip().splitlines()[-1]
-    return None
+    state = await read_state(services.redis, job_id)
+    return state["status"] if state else None
 
 
 def _stored_status(services: Services, job_id: str) -> JobStatus | None:
@@ -223,28 +199,26 @@ def _stored_status(services: Services, job_id: str) -> JobStatus | None:
     )
 
 
-def status_of(services: Services, job_id: str) -> JobStatus:
-    job = _fetch(services, job_id)
-    if job is None:  # expired from Redis: the store remembers
-        stored = _stored_status(services, job_id)
+async def status_of(services: Services, job_id: str) -> JobStatus:
+    """One hash read (plus the queue position while queued); the store once Redis forgot."""
+    state = await read_state(services.redis, job_id)
+    if state is None:
+        stored = await anyio.to_thread.run_sync(_stored_status, services, job_id)
         if stored is None:
             raise ApiError(404, "not_found", f"no job {job_id}")
         return stored
-    state = _state(job)
-    if state == "started" and job.meta.get("stage") == "done":
-        # The worker stored the result and said `done`; RQ marks the job finished a moment
-        # later. Answer from the store so `done` always means `finished` here too.
-        stored = _stored_status(services, job_id)
-        if stored is not None:
-            return stored
+    status = state["status"]
+    position = None
+    if status == "queued":
+        position = await services.redis.lpos(services.queue.key, job_id)
     return JobStatus(
         job_id=job_id,
-        status=state,
-        stage=job.meta.get("stage"),
-        progress=job.meta.get("progress"),
-        position=job.get_position() if state == "queued" else None,
-        result=job.return_value() if state == "finished" else None,
-        error=_error(job) if state == "failed" else None,
+        status=status,
+        stage=state.get("stage"),
+        progress=state.get("progress"),
+        position=position,
+        result=state.get("result") if status == "finished" else None,
+        error=state.get("error"),
     )
 
 
@@ -344,7 +318,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/queue/{job_id}", response_model=JobStatus)
     async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
-        return await anyio.to_thread.run_sync(status_of, services, job_id)
+        return await status_of(services, job_id)
 
     @app.get("/queue", response_model=QueueOverview)
     async def get_queue(services: ServicesDep) -> QueueOverview:

@@ -147,6 +147,8 @@ class WorkerSettings(BaseSettings):
     retry_attempts: int = Field(4, ge=1, le=20)
     retry_max_wait_s: float = Field(30.0, gt=0, le=600)
     event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
+    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
+    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
 
 
 class GatewaySettings(BaseSettings):

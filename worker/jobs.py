@@ -12,6 +12,7 @@ from rq.job import Job
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
+from shared.jobstate import write_state
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
 from shared.store import ResultStore, StoredResult, open_store
@@ -35,7 +36,9 @@ class JobRunner:
         factory: FactoryClient,
         store: ResultStore,
         events: EventPublisher,
+        settings: WorkerSettings,
     ) -> None:
+        self.settings = settings
         self.job = job
         self.request = request
         self.factory = factory
@@ -48,6 +51,14 @@ class JobRunner:
     def stage(self, stage: Stage) -> None:
         self.job.meta.update(stage=stage, progress=PROGRESS[stage])
         self.job.save_meta()
+        write_state(
+            self.job.connection,
+            self.job.id,
+            self.settings.failure_ttl_s,
+            "started",
+            stage=stage,
+            progress=PROGRESS[stage],
+        )
         self.publish("status", {"stage": stage, "progress": PROGRESS[stage]})
 
     def summarize(self) -> StructuredSummary:
@@ -109,6 +120,15 @@ class JobRunner:
         )
         self.store.save(result, audio)
         self.stage("done")
+        write_state(
+            self.job.connection,
+            self.job.id,
+            self.settings.result_ttl_s,
+            "finished",
+            stage="done",
+            progress=1.0,
+            result=result.model_dump(mode="json"),
+        )
         self.publish("done", {"status": "finished", "outcomes": outcomes})
         return result
 
@@ -117,6 +137,9 @@ class JobRunner:
         reason = f"{type(exc).__name__}: {exc}"
         self.job.meta["error"] = reason
         self.job.save_meta()
+        write_state(
+            self.job.connection, self.job.id, self.settings.failure_ttl_s, "failed", error=reason
+        )
         self.publish("error", {"error": type(exc).__name__, "detail": str(exc)})
         failed = StoredResult(
             job_id=self.job.id,
@@ -140,6 +163,7 @@ def record_lost(job: Job, reason: str) -> None:
     job.meta["error"] = reason
     job.save_meta()
     settings = WorkerSettings()
+    write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
     events = EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s)
     events.publish(job.id, "error", {"error": "JobLost", "detail": reason})
     request = JobRequest.model_validate(job.args[0])
@@ -181,9 +205,8 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     connection: redis.Redis = job.connection
     factory = FactoryClient(settings)
     store = open_store(StoreSettings())
-    runner = JobRunner(
-        job, request, factory, store, EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
-    )
+    events = EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
+    runner = JobRunner(job, request, factory, store, events, settings)
     try:
         return runner.run().model_dump(mode="json")
     except BaseException as exc:
