@@ -319,7 +319,9 @@ def main() -> None:
     counts = [int(t) for t in args.threads.split(",")]
     runs = [measure(t, args.rounds, extras=i == 0) for i, t in enumerate(counts)]
     report = render(runs)
-    args.out.write_text(report)
+    existing = args.out.read_text() if args.out.is_file() else ""
+    mesh = existing.find("\n# Mesh benchmark")  # written by bench/mesh.py: keep it
+    args.out.write_text(report + (existing[mesh:] if mesh >= 0 else ""))
     print(report)
 
 
