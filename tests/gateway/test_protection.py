@@ -110,3 +110,15 @@ def test_readiness_names_the_failing_dependency(gateway: httpx.Client) -> None:
     assert r.status_code == 503
     assert set(r.json()["failing"]) == {"factory"}
     assert gateway.get("/health").json() == {"status": "ok"}
+
+
+def test_legacy_stream_endpoint_refuses_bad_urls(gateway: httpx.Client) -> None:
+    path = "/api/v4/scrape-and-summarize/stream"
+    r = gateway.post(path)
+    assert r.status_code == 422 and "url" in r.json()["detail"]
+    r = gateway.post(path, params={"url": "file:///etc/passwd"})
+    assert r.status_code == 422 and r.json()["error"] == "unsupported_scheme"
+    r = gateway.post(path, params={"url": "http://10.0.0.1/", "style": "eli5"})
+    assert r.status_code == 422 and r.json()["error"] == "blocked_address"
+    r = gateway.post(path, params={"url": "https://news.example/", "style": "haiku"})
+    assert r.status_code == 422 and "style" in r.json()["detail"]
