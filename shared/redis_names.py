@@ -33,3 +33,7 @@ def submissions(client: str) -> str:
 def content(key: str) -> str:
     """The job id already running for a content key (skips duplicate work in flight)."""
     return f"pulse:content:{key}"
+
+
+# Timings the workers leave for the gateway's /metrics to turn into histograms.
+OBSERVATIONS = "pulse:metrics:observations"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -9,6 +11,8 @@ import redis
 from rq import get_current_job
 from rq.job import Job
 
+from shared import defaults as d
+from shared import redis_names as names
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
@@ -39,6 +43,9 @@ class JobRunner:
         settings: WorkerSettings,
     ) -> None:
         self.settings = settings
+        self._started = time.monotonic()
+        self._stage: Stage | None = None
+        self._stage_started = self._started
         self.job = job
         self.request = request
         self.factory = factory
@@ -48,7 +55,19 @@ class JobRunner:
     def publish(self, etype: EventType, data: dict[str, Any]) -> None:
         self.events.publish(self.job.id, etype, data)
 
+    def observe(self, kind: str, **fields: Any) -> None:
+        """Leave a timing for the gateway's /metrics (workers run in short-lived forks)."""
+        item = json.dumps({"kind": kind, **fields})
+        with self.job.connection.pipeline() as pipe:
+            pipe.lpush(names.OBSERVATIONS, item)
+            pipe.ltrim(names.OBSERVATIONS, 0, d.OBSERVATIONS_MAX - 1)
+            pipe.execute()
+
     def stage(self, stage: Stage) -> None:
+        now = time.monotonic()
+        if self._stage is not None:
+            self.observe("stage", stage=self._stage, seconds=now - self._stage_started)
+        self._stage, self._stage_started = stage, now
         self.job.meta.update(stage=stage, progress=PROGRESS[stage])
         self.job.save_meta()
         write_state(
@@ -120,6 +139,7 @@ class JobRunner:
         )
         self.store.save(result, audio)
         self.stage("done")
+        self.observe("job", status="finished", seconds=time.monotonic() - self._started)
         write_state(
             self.job.connection,
             self.job.id,
@@ -141,6 +161,7 @@ class JobRunner:
             self.job.connection, self.job.id, self.settings.failure_ttl_s, "failed", error=reason
         )
         self.publish("error", {"error": type(exc).__name__, "detail": str(exc)})
+        self.observe("job", status="failed", seconds=time.monotonic() - self._started)
         failed = StoredResult(
             job_id=self.job.id,
             content_key=self.request.content_key,

@@ -26,6 +26,7 @@ from tests.redis_fixtures import REDIS_URL
 from tests.servers import free_port, serve, wait_until
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+INTERNAL_TOKEN = "e2e-internal-token"
 E2E_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/9"  # a database of its own: its queue is ours
 
 
@@ -61,6 +62,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "FACTORY_NER_ENGINE": "spacy",
         "FACTORY_TTS_ENGINES": '["edge","piper"]',
         "FACTORY_EDGE_TTS_TIMEOUT_S": "5",
+        "FACTORY_INTERNAL_TOKEN": INTERNAL_TOKEN,  # the worker must present it
     }
     factory = _process([sys.executable, "-m", "factory"], factory_env, logs / "factory.log")
     factory_url = f"http://127.0.0.1:{factory_port}"
@@ -71,6 +73,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "WORKER_FACTORY_URL": factory_url,
         "WORKER_RETRY_ATTEMPTS": "2",
         "WORKER_RETRY_MAX_WAIT_S": "1",
+        "WORKER_FACTORY_TOKEN": INTERNAL_TOKEN,
     }
     worker = _process([sys.executable, "-m", "worker"], worker_env, logs / "worker.log")
     settings = GatewaySettings(

@@ -117,6 +117,10 @@ def test_health_readiness_metrics_and_overview(mesh: Mesh) -> None:
         assert client.get("/readyz").json() == {"ready": True}
         text = client.get("/metrics").text
         assert "pulse_jobs_submitted_total" in text and "pulse_queue_depth" in text
+        assert 'pulse_stage_seconds_count{stage="summarizing"}' in text
+        assert 'pulse_jobs_ended_total{status="finished"}' in text
+        assert 'pulse_job_seconds_bucket{le="900.0",status="finished"}' in text
+        assert "pulse_tokens_streamed_total" in text
         overview = client.get("/queue").json()
         assert overview["workers"] >= 1 and overview["recent"]
 
