@@ -13,6 +13,7 @@ from mutagen.mp3 import MP3
 from rq.command import send_kill_horse_command
 from rq.job import Job
 
+from shared import redis_names as names
 from tests.e2e.conftest import Mesh
 from tests.servers import wait_until
 
@@ -69,6 +70,12 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         assert read_events(client, job_id) == events
         assert read_events(client, job_id, last=5) == events[5:]
 
+        # Once Redis has forgotten the job, status and result come from the store.
+        mesh.redis.delete(names.job_meta(job_id))
+        remembered = client.get(f"/queue/{job_id}").json()
+        assert remembered["status"] == "finished"
+        assert remembered["result"]["summary"] == status["result"]["summary"]
+
         # The same content, style and tasks again: the stored result, no new work.
         again = client.post("/queue", json={"text": ARTICLE, "style": "executive"})
         assert again.status_code == 200 and again.json()["cached"] is True
@@ -84,6 +91,33 @@ def test_url_job_scrapes_then_summarizes(mesh: Mesh) -> None:
         status = client.get(f"/queue/{r.json()['job_id']}").json()
         assert status["result"]["title"] == "Springfield approves $20 million river bridge"
         assert status["result"]["source_url"] == f"{mesh.site}/article"
+
+
+def test_the_older_clients_one_call_stream(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=300) as client:
+        params = {"url": f"{mesh.site}/article", "style": "eli5"}
+        with connect_sse(
+            client, "POST", "/api/v4/scrape-and-summarize/stream", params=params
+        ) as source:
+            assert source.response.headers["content-type"].startswith("text/event-stream")
+            events = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
+        tokens = "".join(d["text"] for kind, d in events if kind == "token")
+        summary = next(d for kind, d in events if kind == "summary")
+        assert tokens == summary["main_summary"] and events[-1][0] == "done"
+
+
+def test_audio_failing_does_not_fail_the_summary(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=300) as client:
+        body = {"text": ARTICLE, "tasks": ["summary", "audio"], "voice": "xx-XX-Nobody"}
+        job_id = client.post("/queue", json=body).json()["job_id"]
+        events = read_events(client, job_id)
+        assert events[-1][1] == "done"
+        assert "audio" not in [kind for _, kind, _ in events]
+        result = client.get(f"/queue/{job_id}").json()["result"]
+        assert result["outcomes"]["summary"] == "ok"
+        assert result["outcomes"]["audio"].startswith("failed: factory answered 422")
+        assert result["has_audio"] is False
+        assert client.get(f"/queue/{job_id}/audio").status_code == 404
 
 
 def test_bad_submissions_are_refused_with_reasons(mesh: Mesh) -> None:
