@@ -61,22 +61,28 @@ def factory_summary(client: httpx.Client, text: str) -> Any:
     return fb.Run(((first or end) - start) * 1000, (end - start) * 1000, pieces)
 
 
-def mesh_summary(client: httpx.Client, text: str) -> Any:
-    """POST /queue, then the job's SSE tokens at the client."""
+def mesh_summary(client: httpx.Client, text: str) -> tuple[Any, float]:
+    """POST /queue, then the job's SSE tokens at the client. Also returns the mesh's own
+    share of the time to first text: the client's wait minus the worker's wait on the
+    factory for the same job (prompt evaluation is the same work either way)."""
     start = time.perf_counter()
     r = client.post("/queue", json={"text": text, "tasks": ["summary"], "refresh": True})
     r.raise_for_status()
-    first, pieces, last = None, 0, None
+    first, pieces, last, factory_first = None, 0, None, None
     with client.stream("GET", r.json()["stream_url"]) as events:
-        for event, _ in fb._sse_lines(events):
+        for event, data in fb._sse_lines(events):
             if event == "token":
                 first = first or time.perf_counter()
                 last = time.perf_counter()
                 pieces += 1
-            elif event in ("summary", "done", "error"):
+            elif event == "done":
+                factory_first = json.loads(data)["timings"]["factory_first_text_ms"]
+                break
+            elif event == "error":
                 break
     end = last or time.perf_counter()
-    return fb.Run(((first or end) - start) * 1000, (end - start) * 1000, pieces)
+    run = fb.Run(((first or end) - start) * 1000, (end - start) * 1000, pieces)
+    return run, run.ttft_ms - (factory_first or 0.0)
 
 
 async def fan_out(base: str, clients: int, events: int) -> list[float]:
@@ -188,10 +194,12 @@ def main() -> None:
     ):
         wait_until(lambda: gc.get("/queue").json()["workers"] >= 1, timeout=60)
         factory_summary(fc, editions[-1]), mesh_summary(gc, editions[-2])  # warm up
-        fac, mesh = [], []
+        fac, mesh, overhead = [], [], []
         for i in range(args.rounds):
             fac.append(factory_summary(fc, editions[2 * i]))
-            mesh.append(mesh_summary(gc, editions[2 * i + 1]))
+            run, added_ms = mesh_summary(gc, editions[2 * i + 1])
+            mesh.append(run)
+            overhead.append(added_ms)
             print(
                 f"round {i + 1}: factory {fac[-1].tok_s:.1f}/s ttft {fac[-1].ttft_ms:.0f} ms;"
                 f" mesh {mesh[-1].tok_s:.1f}/s ttft {mesh[-1].ttft_ms:.0f} ms",
@@ -204,7 +212,8 @@ def main() -> None:
         wrk_rate = polling_rate_wrk(f"{gateway_url}/queue/{job_id}", 8, 32)
 
     ratio = statistics.median(m.tok_s / f.tok_s for m, f in zip(mesh, fac, strict=True))
-    added = statistics.median(m.ttft_ms - f.ttft_ms for m, f in zip(mesh, fac, strict=True))
+    naive = statistics.median(m.ttft_ms - f.ttft_ms for m, f in zip(mesh, fac, strict=True))
+    added = statistics.median(overhead)
     p50, p99 = pct(delays, 0.5), pct(delays, 0.99)
     section = "\n".join(
         [
@@ -225,8 +234,11 @@ def main() -> None:
             "| figure | value | target | verdict |",
             "|---|---|---|---|",
             f"| mesh / factory pieces/s | {ratio:.2f}x | >= 0.95x | {fb._verdict(ratio, 0.95)} |",
-            f"| mesh - factory time to first character | {added:+.0f} ms | <= +50 ms | "
+            f"| mesh's own added time to first character (client wait - worker's wait on the "
+            f"factory, same job) | {added:+.0f} ms | <= +50 ms | "
             f"{fb._verdict(added, 50, higher_is_better=False)} |",
+            f"| mesh - factory time to first character, separate requests (noisy) | "
+            f"{naive:+.0f} ms | | |",
             f"| fan-out, {args.clients} SSE clients on one job: events received | "
             f"{len(delays)} of {args.clients * 50} | all | "
             f"{'met' if len(delays) == args.clients * 50 else 'missed'} |",

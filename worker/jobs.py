@@ -46,6 +46,7 @@ class JobRunner:
         self._started = time.monotonic()
         self._stage: Stage | None = None
         self._stage_started = self._started
+        self.first_text_ms: float | None = None  # factory request -> first summary text
         self.job = job
         self.request = request
         self.factory = factory
@@ -83,10 +84,13 @@ class JobRunner:
     def summarize(self) -> StructuredSummary:
         """Forward the summary's text as it is generated; the JSON around it stays here."""
         field = StringFieldStream("main_summary")
+        asked = time.monotonic()
         for item in self.factory.stream_summary(self.request.text, self.request.style):
             if isinstance(item, str):
                 text = field.feed(item)
                 if text:
+                    if self.first_text_ms is None:
+                        self.first_text_ms = round((time.monotonic() - asked) * 1000, 1)
                     self.publish("token", {"text": text})
             else:
                 assert item.structured is not None
@@ -149,7 +153,8 @@ class JobRunner:
             progress=1.0,
             result=result.model_dump(mode="json"),
         )
-        self.publish("done", {"status": "finished", "outcomes": outcomes})
+        timings = {"factory_first_text_ms": self.first_text_ms}
+        self.publish("done", {"status": "finished", "outcomes": outcomes, "timings": timings})
         return result
 
     def fail(self, exc: BaseException) -> None:

@@ -44,6 +44,7 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         assert seqs == list(range(1, len(events) + 1)), "every event once, in order"
         kinds = [e[1] for e in events]
         assert kinds[-1] == "done"
+        assert events[-1][2]["timings"]["factory_first_text_ms"] > 0
         tokens = "".join(e[2]["text"] for e in events if e[1] == "token")
         summary = next(e[2] for e in events if e[1] == "summary")
         assert tokens == summary["main_summary"]
