@@ -5,11 +5,12 @@ from rq import Queue, Worker
 
 from shared import redis_names as names
 from shared.settings import WorkerSettings
-from worker.jobs import on_horse_killed
+from worker.jobs import on_horse_killed, preload
 
 
 def main() -> None:
     settings = WorkerSettings()
+    preload()
     connection = redis.Redis.from_url(settings.redis_url)
     worker = Worker(
         [Queue(names.QUEUE, connection=connection)],
