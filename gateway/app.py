@@ -162,7 +162,6 @@ async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, Submit
             job_timeout=settings.job_timeout_s,
             result_ttl=settings.result_ttl_s,
             failure_ttl=settings.failure_ttl_s,
-            meta={"stage": "queued", "progress": 0.0},
             on_failure=Callback("worker.jobs.on_failure"),
         )
 

@@ -69,8 +69,6 @@ class JobRunner:
         if self._stage is not None:
             self.observe("stage", stage=self._stage, seconds=now - self._stage_started)
         self._stage, self._stage_started = stage, now
-        self.job.meta.update(stage=stage, progress=PROGRESS[stage])
-        self.job.save_meta()
         write_state(
             self.job.connection,
             self.job.id,
@@ -158,54 +156,67 @@ class JobRunner:
         return result
 
     def fail(self, exc: BaseException) -> None:
-        """Make the reason visible: in the event stream, the job's meta and the store."""
+        """Make the reason visible: in the event stream, the job's state and the store."""
         reason = f"{type(exc).__name__}: {exc}"
-        self.job.meta["error"] = reason
-        self.job.save_meta()
-        write_state(
-            self.job.connection, self.job.id, self.settings.failure_ttl_s, "failed", error=reason
+        record_failure(
+            self.job,
+            self.request,
+            self.store,
+            self.events,
+            self.settings,
+            code=type(exc).__name__,
+            detail=str(exc),
+            reason=reason,
         )
-        self.publish("error", {"error": type(exc).__name__, "detail": str(exc)})
         self.observe("job", status="failed", seconds=time.monotonic() - self._started)
-        failed = StoredResult(
-            job_id=self.job.id,
-            content_key=self.request.content_key,
-            status="failed",
-            style=self.request.style,
-            tasks=self.request.tasks,
-            source_url=self.request.source_url,
-            title=self.request.title,
-            error=reason,
-        )
-        with suppress(Exception):  # the store being down must not hide the original reason
-            self.store.save(failed)
+
+
+def record_failure(
+    job: Job,
+    request: JobRequest,
+    store: ResultStore,
+    events: EventPublisher,
+    settings: WorkerSettings,
+    *,
+    code: str,
+    detail: str,
+    reason: str,
+) -> None:
+    """A failed job: `failed` with the reason in its state, a terminal `error` event, and a
+    failed result in the store."""
+    write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
+    events.publish(job.id, "error", {"error": code, "detail": detail})
+    failed = StoredResult(
+        job_id=job.id,
+        content_key=request.content_key,
+        status="failed",
+        style=request.style,
+        tasks=request.tasks,
+        source_url=request.source_url,
+        title=request.title,
+        error=reason,
+    )
+    with suppress(Exception):  # the store being down must not hide the original reason
+        store.save(failed)
 
 
 def record_lost(job: Job, reason: str) -> None:
     """The job's process died without saying why (killed, out of memory, worker gone):
-    publish the terminal error and remember the failure, once."""
-    if job.meta.get("error"):
-        return  # the job reported its own failure already
-    job.meta["error"] = reason
-    job.save_meta()
+    record the failure, unless the job already reported its own."""
+    if job.connection.hget(names.job_meta(job.id), "status") == b"failed":
+        return
     settings = WorkerSettings()
-    write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
-    events = EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s)
-    events.publish(job.id, "error", {"error": "JobLost", "detail": reason})
-    request = JobRequest.model_validate(job.args[0])
     store = open_store(StoreSettings())
     try:
-        store.save(
-            StoredResult(
-                job_id=job.id,
-                content_key=request.content_key,
-                status="failed",
-                style=request.style,
-                tasks=request.tasks,
-                source_url=request.source_url,
-                title=request.title,
-                error=reason,
-            )
+        record_failure(
+            job,
+            JobRequest.model_validate(job.args[0]),
+            store,
+            EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s),
+            settings,
+            code="JobLost",
+            detail=reason,
+            reason=reason,
         )
     finally:
         store.close()

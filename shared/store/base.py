@@ -9,9 +9,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from shared.jobs import Task
 from shared.schemas import Entity, StructuredSummary
-
-Task = Literal["summary", "entities", "audio"]
 
 
 def content_key(text: str, style: str, tasks: list[str], options: dict[str, object]) -> str:
