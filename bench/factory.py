@@ -56,6 +56,26 @@ class Run:
         return (self.tokens - 1) / span if span > 0 and self.tokens > 1 else 0.0
 
 
+class Stopwatch:
+    """Times one streamed answer: call token() per token, then run()."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.last: float | None = None
+        self.tokens = 0
+
+    def token(self) -> None:
+        self.last = time.perf_counter()
+        self.first = self.first or self.last
+        self.tokens += 1
+
+    def run(self, end_at_last_token: bool = False) -> Run:
+        end = (self.last if end_at_last_token else None) or time.perf_counter()
+        first = self.first or end
+        return Run((first - self.start) * 1000, (end - self.start) * 1000, self.tokens)
+
+
 def median(runs: list[Run], attr: str) -> float:
     return statistics.median(getattr(r, attr) for r in runs)
 
@@ -80,9 +100,7 @@ def article_text() -> str:
 
 def raw_run(llama: object, text: str, grammar: object = None) -> Run:
     messages = prompts.messages("skimmer", grammar is not None, text)
-    start = time.perf_counter()
-    first = None
-    tokens = 0
+    watch = Stopwatch()
     stream = llama.create_chat_completion(  # type: ignore[attr-defined]
         messages=messages,
         max_tokens=MAX_TOKENS,
@@ -93,10 +111,8 @@ def raw_run(llama: object, text: str, grammar: object = None) -> Run:
     )
     for chunk in stream:
         if chunk["choices"][0]["delta"].get("content"):
-            first = first or time.perf_counter()
-            tokens += 1
-    end = time.perf_counter()
-    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+            watch.token()
+    return watch.run()
 
 
 def _sse_lines(response: httpx.Response) -> Iterator[tuple[str, str]]:
@@ -118,19 +134,15 @@ def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Ru
         "structured": structured,
         "stream": True,
     }
-    start = time.perf_counter()
-    first = None
-    tokens = 0
+    watch = Stopwatch()
     with client.stream("POST", "/summarize", json=body) as r:
         r.raise_for_status()
         for event, _ in _sse_lines(r):
             if event == "token":
-                first = first or time.perf_counter()
-                tokens += 1
+                watch.token()
             elif event in ("done", "error"):
                 break
-    end = time.perf_counter()
-    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+    return watch.run()
 
 
 def peer_run(client: httpx.Client, text: str) -> Run:
@@ -141,19 +153,15 @@ def peer_run(client: httpx.Client, text: str) -> Run:
         "repeat_penalty": REPEAT_PENALTY,
         "stream": True,
     }
-    start = time.perf_counter()
-    first = None
-    tokens = 0
+    watch = Stopwatch()
     with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
         for _, data in _sse_lines(r):
             if data == "[DONE]":
                 break
             if json.loads(data)["choices"][0]["delta"].get("content"):
-                first = first or time.perf_counter()
-                tokens += 1
-    end = time.perf_counter()
-    return Run(((first or end) - start) * 1000, (end - start) * 1000, tokens)
+                watch.token()
+    return watch.run()
 
 
 @contextmanager

@@ -47,41 +47,35 @@ def factory_summary(client: httpx.Client, text: str) -> Any:
     """The factory's structured stream, timed on main_summary's characters."""
     body = {"text": text, "style": "skimmer", "structured": True, "stream": True}
     field = StringFieldStream("main_summary")
-    start = time.perf_counter()
-    first, pieces = None, 0
+    watch = fb.Stopwatch()
     with client.stream("POST", "/summarize", json=body) as r:
         r.raise_for_status()
         for event, data in fb._sse_lines(r):
             if event == "token" and field.feed(json.loads(data)["text"]):
-                first = first or time.perf_counter()
-                pieces += 1
+                watch.token()
             elif event in ("done", "error") or field.done:
                 break
-    end = time.perf_counter()
-    return fb.Run(((first or end) - start) * 1000, (end - start) * 1000, pieces)
+    return watch.run()
 
 
 def mesh_summary(client: httpx.Client, text: str) -> tuple[Any, float]:
     """POST /queue, then the job's SSE tokens at the client. Also returns the mesh's own
     share of the time to first text: the client's wait minus the worker's wait on the
     factory for the same job (prompt evaluation is the same work either way)."""
-    start = time.perf_counter()
+    watch = fb.Stopwatch()
     r = client.post("/queue", json={"text": text, "tasks": ["summary"], "refresh": True})
     r.raise_for_status()
-    first, pieces, last, factory_first = None, 0, None, None
+    factory_first = None
     with client.stream("GET", r.json()["stream_url"]) as events:
         for event, data in fb._sse_lines(events):
             if event == "token":
-                first = first or time.perf_counter()
-                last = time.perf_counter()
-                pieces += 1
+                watch.token()
             elif event == "done":
                 factory_first = json.loads(data)["timings"]["factory_first_text_ms"]
                 break
             elif event == "error":
                 break
-    end = last or time.perf_counter()
-    run = fb.Run(((first or end) - start) * 1000, (end - start) * 1000, pieces)
+    run = watch.run(end_at_last_token=True)
     return run, run.ttft_ms - (factory_first or 0.0)
 
 
