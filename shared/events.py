@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 EventType = Literal["status", "token", "summary", "entities", "audio", "error", "done"]
 TERMINAL: frozenset[str] = frozenset({"done", "error"})
-Stage = Literal["queued", "scraping", "summarizing", "entities", "audio", "storing", "done"]
+Stage = Literal["queued", "summarizing", "entities", "audio", "storing", "done"]
 
 
 class JobEvent(BaseModel):
