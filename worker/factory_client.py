@@ -20,6 +20,7 @@ from tenacity import (
 
 from shared.schemas import Entity, SummarizeResponse
 from shared.settings import WorkerSettings
+from shared.sse import dispatched
 
 TRANSIENT_STATUS = {429, 502, 503, 504}
 
@@ -91,7 +92,7 @@ class FactoryClient:
         with ExitStack() as stack:
             response = stack.enter_context(self.http.stream("POST", "/summarize", json=body))
             _raise_for(response)
-            events = EventSource(response).iter_sse()
+            events = dispatched(EventSource(response).iter_sse())
             first = next(events, None)
             rest = itertools.chain([first] if first is not None else [], events)
             return stack.pop_all(), rest

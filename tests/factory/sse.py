@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
+from shared.sse import dispatched
+
 
 def stream_summary(client: httpx.Client, body: dict[str, Any]) -> tuple[list[str], str, Any]:
     """POST a streaming summary; return (token texts, final event name, final event data)."""
@@ -15,7 +17,7 @@ def stream_summary(client: httpx.Client, body: dict[str, Any]) -> tuple[list[str
     with connect_sse(client, "POST", "/summarize", json={**body, "stream": True}) as source:
         assert source.response.status_code == 200, source.response.read()
         assert source.response.headers["content-type"].startswith("text/event-stream")
-        for event in source.iter_sse():
+        for event in dispatched(source.iter_sse()):
             data = json.loads(event.data)
             if event.event == "token":
                 assert int(event.id) == len(tokens) + 1

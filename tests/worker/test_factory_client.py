@@ -43,7 +43,8 @@ DONE = {
 
 def stand_in(script: list[str]) -> Starlette:
     """Answers each request with the next entry of `script`: a status code, `stream` (two
-    tokens then done) or `broken` (a token then an error event)."""
+    tokens then done), `pinged` (the same, numbered, with keep-alive comments between, as
+    sse-starlette sends during a slow generation) or `broken` (a token then an error)."""
     calls: list[str] = []
 
     async def handle(request: Request) -> Response:
@@ -60,7 +61,14 @@ def stand_in(script: list[str]) -> Starlette:
             if step == "broken"
             else [("token", {"text": "b"}), ("done", DONE)]
         )
-        text = "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in events)
+        if step == "pinged":
+            ping = ": ping - 2026-11-21 22:44:41\r\n\r\n"
+            text = ping + "".join(
+                f"event: {e}\r\nid: {i}\r\ndata: {json.dumps(d)}\r\n\r\n{ping}"
+                for i, (e, d) in enumerate(events, 1)
+            )
+        else:
+            text = "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in events)
         return Response(text, media_type="text/event-stream")
 
     app = Starlette(routes=[Route("/{path}", handle, methods=["POST"])])
@@ -123,6 +131,10 @@ def test_a_summary_stream_is_retried_only_before_its_first_token(client_for: Mak
     items = list(client.stream_summary("text", "skimmer"))
     assert items[:2] == ["a", "b"] and isinstance(items[2], SummarizeResponse)
     assert len(calls) == 2
+
+    client, calls = client_for(["pinged"])
+    items = list(client.stream_summary("text", "skimmer"))  # pings are not events
+    assert items[:2] == ["a", "b"] and isinstance(items[2], SummarizeResponse)
 
     client, calls = client_for(["broken", "stream"])
     pieces = []
