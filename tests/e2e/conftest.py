@@ -36,6 +36,7 @@ class Mesh:
     site: str
     factory: subprocess.Popen[bytes]
     redis: redis.Redis
+    factory_url: str
 
 
 def _process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -81,6 +82,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         redis_url=E2E_REDIS,
         factory_url=factory_url,
         min_words=20,
+        sse_ping_s=1,  # readers must skip keep-alive pings; every job here outlasts one
         submissions_per_minute=1000,
         scrape=ScrapeSettings(_env_file=None, allowed_networks=[ip_network("127.0.0.1/32")]),  # type: ignore[call-arg]
         store=StoreSettings(_env_file=None, backend="postgres", database_url=database_url),  # type: ignore[call-arg]
@@ -90,7 +92,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         queue = Queue("pulse", connection=r)
         wait_until(lambda: Worker.count(queue=queue) >= 1, timeout=60)
         with serve(site(64 * 1024)) as site_url, serve(create_app(settings)) as gateway_url:
-            yield Mesh(gateway_url, site_url, factory, r)
+            yield Mesh(gateway_url, site_url, factory, r, factory_url)
     finally:
         for proc in (worker, factory):
             proc.terminate()

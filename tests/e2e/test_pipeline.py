@@ -14,6 +14,7 @@ from rq.command import send_kill_horse_command
 from rq.job import Job
 
 from shared import redis_names as names
+from shared.sse import dispatched
 from tests.e2e.conftest import Mesh
 from tests.servers import wait_until
 
@@ -25,7 +26,7 @@ def read_events(client: httpx.Client, job_id: str, last: int | None = None) -> l
     with connect_sse(client, "GET", f"/queue/{job_id}/events", headers=headers) as source:
         assert source.response.status_code == 200
         assert source.response.headers["x-accel-buffering"] == "no"
-        return [(int(e.id), e.event, json.loads(e.data)) for e in source.iter_sse()]
+        return [(int(e.id), e.event, json.loads(e.data)) for e in dispatched(source.iter_sse())]
 
 
 def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None:
@@ -101,7 +102,7 @@ def test_the_older_clients_one_call_stream(mesh: Mesh) -> None:
             client, "POST", "/api/v4/scrape-and-summarize/stream", params=params
         ) as source:
             assert source.response.headers["content-type"].startswith("text/event-stream")
-            events = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
+            events = [(e.event, json.loads(e.data)) for e in dispatched(source.iter_sse())]
         tokens = "".join(d["text"] for kind, d in events if kind == "token")
         summary = next(d for kind, d in events if kind == "summary")
         assert tokens == summary["main_summary"] and events[-1][0] == "done"

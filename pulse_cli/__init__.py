@@ -1,0 +1,1 @@
+"""`pulse`: the command-line client of a Segmento Pulse gateway."""
