@@ -3,10 +3,12 @@
 import uvicorn
 
 from factory.app import create_app
+from shared import logs
 from shared.settings import FactorySettings
 
 
 def main() -> None:
+    logs.configure()
     settings = FactorySettings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from factory import prompts
+from factory.hub import ModelFetchError
 from factory.sampling import (
     CompiledGrammar,
     FinishReason,
@@ -24,6 +26,7 @@ from factory.sampling import (
 from shared.schemas import Style
 from shared.settings import FactorySettings
 
+log = logging.getLogger(__name__)
 _ARTICLE_SLOT = "\x00ARTICLE\x00"
 
 
@@ -76,9 +79,14 @@ def load_llama(settings: FactorySettings) -> Llama:
         if not path.is_file():
             raise FileNotFoundError(f"LLM model file not found: {path}")
         return Llama(model_path=str(path), **common)
-    return Llama.from_pretrained(
-        repo_id=settings.llm_repo_id, filename=settings.llm_filename, **common
-    )
+    source = f"{settings.llm_repo_id}/{settings.llm_filename}"
+    log.info("fetching %s from the model hub (cached after the first start)", source)
+    try:
+        return Llama.from_pretrained(
+            repo_id=settings.llm_repo_id, filename=settings.llm_filename, **common
+        )
+    except Exception as exc:
+        raise ModelFetchError(source, exc, "FACTORY_LLM_MODEL_PATH") from exc
 
 
 class Summarizer:

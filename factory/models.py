@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from shared.schemas import ModelState, ModelStatus
 from shared.settings import FactorySettings, ModelName
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ModelSlot(Generic[T]):
@@ -31,6 +33,7 @@ class ModelSlot(Generic[T]):
         self.value: T | None = None
 
     def load(self) -> None:
+        log.info("loading the %s model", self.key)
         started = time.perf_counter()
         try:
             self.value = self._loader()
@@ -39,6 +42,10 @@ class ModelSlot(Generic[T]):
             self.error = f"{type(exc).__name__}: {exc}"
             self.state = "failed"
         self.load_seconds = round(time.perf_counter() - started, 3)
+        if self.state == "ready":
+            log.info("the %s model is ready (%.1f s)", self.key, self.load_seconds)
+        else:
+            log.error("the %s model failed to load: %s (see /health)", self.key, self.error)
 
     def get(self) -> T:
         if self.state == "ready" and self.value is not None:

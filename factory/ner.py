@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from factory.hub import ModelFetchError
 from shared.schemas import Entity
 from shared.settings import FactorySettings
+
+log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\S+")
 
@@ -99,7 +103,14 @@ class GlinerExtractor:
         source = settings.gliner_model
         local = Path(source).is_dir()
         offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
-        model = GLiNER.from_pretrained(source, local_files_only=offline)
+        if not local:
+            log.info("fetching %s from the model hub (cached after the first start)", source)
+        try:
+            model = GLiNER.from_pretrained(source, local_files_only=offline)
+        except Exception as exc:
+            if local:
+                raise
+            raise ModelFetchError(source, exc, "FACTORY_GLINER_MODEL") from exc
         model.eval()
         name = Path(source).name if local else source
         return cls(model, name, settings.ner_chunk_words, settings.ner_chunk_overlap_words)

@@ -3,10 +3,12 @@
 import uvicorn
 
 from gateway.app import create_app
+from shared import logs
 from shared.settings import GatewaySettings
 
 
 def main() -> None:
+    logs.configure()
     settings = GatewaySettings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 

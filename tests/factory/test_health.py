@@ -72,4 +72,5 @@ def test_hub_model_that_cannot_be_fetched_is_reported_not_fatal(
         health = httpx.get(f"{base}/health").json()
         assert health["status"] == "degraded"
         assert health["models"]["llm"]["state"] == "failed"
-        assert health["models"]["llm"]["error"]
+        error = health["models"]["llm"]["error"]
+        assert "cannot fetch" in error and "FACTORY_LLM_MODEL_PATH" in error
