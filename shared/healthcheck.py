@@ -1,0 +1,68 @@
+"""`python -m shared.healthcheck factory|gateway|worker`: a container's HEALTHCHECK.
+
+Exits 0 when the service in this container can serve, else 1 with the reason on stdout
+(Docker keeps it in `docker inspect`). Standard library only, except Redis for the worker.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import urllib.error
+import urllib.request
+
+from shared.settings import FactorySettings, GatewaySettings, WorkerSettings
+
+TIMEOUT_S = 4.0
+
+
+def http_ready(port: int) -> str | None:
+    """None when GET /readyz on this host answers 200, else why not."""
+    url = f"http://127.0.0.1:{port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"{url} answered {exc.code}: {exc.read(500).decode(errors='replace')}"
+    except OSError as exc:
+        return f"{url}: {exc}"
+
+
+def worker_registered(settings: WorkerSettings) -> str | None:
+    """None when a worker of this host is registered in Redis (RQ expires dead ones)."""
+    import redis
+    from rq import Worker
+
+    from shared import redis_names as names
+
+    connection = redis.Redis.from_url(settings.redis_url, socket_timeout=TIMEOUT_S)
+    host = socket.gethostname()
+    try:
+        workers = Worker.all(connection=connection)
+    except redis.RedisError as exc:
+        return f"redis: {exc}"
+    mine = [w for w in workers if w.hostname == host and names.QUEUE in w.queue_names()]
+    return None if mine else f"no worker of host {host} is registered on {names.QUEUE!r}"
+
+
+def check(service: str) -> str | None:
+    if service == "factory":
+        return http_ready(FactorySettings().port)
+    if service == "gateway":
+        return http_ready(GatewaySettings().port)
+    if service == "worker":
+        return worker_registered(WorkerSettings())
+    return f"unknown service {service!r} (factory, gateway or worker)"
+
+
+def main(argv: list[str]) -> int:
+    problem = check(argv[1] if len(argv) > 1 else "")
+    if problem:
+        print(problem)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
