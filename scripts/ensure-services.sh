@@ -4,8 +4,8 @@
 #   scripts/ensure-services.sh redis [postgres]
 set -euo pipefail
 
-REDIS_PORT=6379
-PG_PORT=5432
+REDIS_PORT=${PULSE_REDIS_PORT:-6379}
+PG_PORT=${PULSE_PG_PORT:-5432}
 
 redis_answers() {
     if command -v redis-cli >/dev/null; then
