@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from factory.gate import ModelGate
+from factory.hub import ModelFetchError
 from factory.llm import Generation, Summarizer
 from factory.ner import Extractor, load_extractor
 from factory.tts import Narrator
+from shared import defaults as d
 from shared.http_errors import ApiError
 from shared.schemas import ModelState, ModelStatus
 from shared.settings import FactorySettings, ModelName
@@ -31,16 +33,21 @@ class ModelSlot(Generic[T]):
         self.error: str | None = None
         self.load_seconds: float | None = None
         self.value: T | None = None
+        self.fetch_failed = False  # the hub could not deliver it: worth trying again
+        self.retry_at: float | None = None
 
     def load(self) -> None:
         log.info("loading the %s model", self.key)
+        self.state, self.error, self.retry_at = "loading", None, None
         started = time.perf_counter()
         try:
             self.value = self._loader()
             self.state = "ready"
+            self.fetch_failed = False
         except Exception as exc:  # any loader failure is reported, never raised
             self.error = f"{type(exc).__name__}: {exc}"
             self.state = "failed"
+            self.fetch_failed = isinstance(exc, ModelFetchError)
         self.load_seconds = round(time.perf_counter() - started, 3)
         if self.state == "ready":
             log.info("the %s model is ready (%.1f s)", self.key, self.load_seconds)
@@ -66,8 +73,13 @@ class ModelSlot(Generic[T]):
 
     def status(self) -> ModelStatus:
         name = getattr(self.value, "name", self.key) if self.value is not None else self.key
+        retry_in = None if self.retry_at is None else max(0.0, self.retry_at - time.monotonic())
         return ModelStatus(
-            name=str(name), state=self.state, error=self.error, load_seconds=self.load_seconds
+            name=str(name),
+            state=self.state,
+            error=self.error,
+            load_seconds=self.load_seconds,
+            retry_in_s=None if retry_in is None else round(retry_in, 1),
         )
 
 
@@ -88,16 +100,31 @@ class Models:
         self.started = time.monotonic()
         self.generations_cancelled = 0
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def slots(self) -> dict[str, ModelSlot[object]]:
         return {"llm": self.llm, "ner": self.ner, "tts": self.tts}  # type: ignore[dict-item]
 
     def start_loading(self) -> None:
-        """Load every model in one background thread (one at a time: 2 cores)."""
+        """Load every model in one background thread (one at a time: 2 cores). A model the
+        hub could not deliver is fetched again, with a doubling wait, until it loads."""
 
         def run() -> None:
             for slot in self.slots().values():
                 slot.load()
+            wait = self.settings.model_fetch_retry_s
+            while wait > 0:
+                pending = [s for s in self.slots().values() if s.fetch_failed]
+                if not pending:
+                    return
+                for slot in pending:
+                    slot.retry_at = time.monotonic() + wait
+                log.info("fetching %s again in %.0f s", ", ".join(s.key for s in pending), wait)
+                if self._stop.wait(wait):
+                    return
+                for slot in pending:
+                    slot.load()
+                wait = min(wait * 2, d.MODEL_FETCH_RETRY_MAX_S)
 
         self._thread = threading.Thread(target=run, name="model-loader", daemon=True)
         self._thread.start()
@@ -112,6 +139,7 @@ class Models:
 
     def close(self) -> None:
         """Free llama.cpp's memory once no generation runs (never under a running one)."""
+        self._stop.set()
         self.wait_loaded()
         summarizer = self.llm.value
         if summarizer is not None and self.gates["llm"].close(timeout=30):

@@ -6,6 +6,8 @@ MAX_TEXT_BYTES = 200_000  # UTF-8 bytes of article text accepted by /summarize a
 MAX_AUDIO_TEXT_BYTES = 20_000  # narration text accepted by /audio
 MAX_REQUEST_BYTES = 512_000  # whole request body, before JSON parsing
 RETRY_AFTER_S = 5  # told to clients refused while busy or loading
+MODEL_FETCH_RETRY_S = 30.0  # first wait before fetching a model from the hub again; doubles
+MODEL_FETCH_RETRY_MAX_S = 600.0
 
 # --- factory: LLM ------------------------------------------------------------
 LLM_N_CTX_TOKENS = 4096

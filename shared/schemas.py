@@ -176,6 +176,9 @@ class ModelStatus(BaseModel):
     state: ModelState
     error: str | None = None
     load_seconds: float | None = None
+    retry_in_s: float | None = Field(
+        None, description="a model the hub could not deliver is fetched again in this long"
+    )
 
 
 class GateStatus(BaseModel):

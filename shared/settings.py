@@ -81,6 +81,10 @@ class FactorySettings(BaseSettings):
     max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
     retry_after_s: int = Field(d.RETRY_AFTER_S, ge=1, le=3600)
 
+    # A model the hub could not deliver (no network yet) is fetched again after this long,
+    # doubling up to MODEL_FETCH_RETRY_MAX_S; 0 = never.
+    model_fetch_retry_s: float = Field(d.MODEL_FETCH_RETRY_S, ge=0)
+
     # Models /readyz waits for.
     required_models: list[ModelName] = ["llm", "ner"]
 
