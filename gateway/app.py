@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import httpx
@@ -25,7 +25,8 @@ from gateway.scrape import ScrapeError, Scraper
 from shared import defaults as d
 from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
-from shared.eventlog import EventHub, follow
+from shared.eventlog import EventHub, follow, replay
+from shared.events import EventType, JobEvent
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
 from shared.jobstate import awrite_state, read_state
@@ -222,12 +223,45 @@ async def status_of(services: Services, job_id: str) -> JobStatus:
     )
 
 
+async def ended_events(services: Services, job_id: str, after: int) -> list[JobEvent] | None:
+    """For a job that is over: what its stream still owes a reader after `after`, ending
+    with its terminal event (made from the job's status when the log expired or the worker
+    has not published it yet). None while the job may still produce events."""
+    status = await status_of(services, job_id)
+    if status.status not in ("finished", "failed"):
+        return None
+    logged = await replay(services.hub.client, job_id, 0)
+    owed = [e for e in logged if e.seq > after]
+    if any(e.terminal for e in logged):
+        return owed
+    seq = max([after, *(e.seq for e in logged)])
+    made: list[tuple[EventType, dict[str, Any]]] = []
+    result = status.result or {}
+    if not logged and after == 0:  # the log expired: the stored result stands in for it
+        if result.get("summary"):
+            made.append(("summary", result["summary"]))
+        if result.get("entities") is not None:
+            made.append(("entities", {"entities": result["entities"]}))
+    if status.status == "finished":
+        made.append(("done", {"status": "finished", "outcomes": result.get("outcomes", {})}))
+    else:
+        made.append(("error", {"error": "job_failed", "detail": status.error or "failed"}))
+    return owed + [
+        JobEvent(seq=seq + i, type=kind, data=data) for i, (kind, data) in enumerate(made, 1)
+    ]
+
+
 async def events(
-    request: Request, services: Services, job_id: str, after: int
+    request: Request,
+    services: Services,
+    job_id: str,
+    after: int,
+    ended: list[JobEvent] | None,
 ) -> AsyncIterator[dict[str, str]]:
     services.metrics.sse_clients.inc()
     try:
-        async for event in follow(services.hub, job_id, after, idle_timeout_s=1.0):
+        source = _listed(ended) if ended is not None else follow(services.hub, job_id, after)
+        async for event in source:
             if event is None:
                 if await request.is_disconnected():
                     return
@@ -239,9 +273,20 @@ async def events(
         services.metrics.sse_clients.dec()
 
 
-def _event_stream(request: Request, services: Services, job_id: str, after: int) -> Response:
+async def _listed(events: list[JobEvent]) -> AsyncIterator[JobEvent | None]:
+    for event in events:
+        yield event
+
+
+def _event_stream(
+    request: Request,
+    services: Services,
+    job_id: str,
+    after: int,
+    ended: list[JobEvent] | None = None,
+) -> Response:
     return EventSourceResponse(
-        events(request, services, job_id, after),
+        events(request, services, job_id, after, ended),
         ping=services.settings.sse_ping_s,
         headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
     )
@@ -347,10 +392,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         last_event_id: Annotated[int, Header(ge=0)] = 0,
     ) -> Response:
         """Server-Sent Events: every event from the start (or after Last-Event-ID), then
-        live, ending after `done` or `error`."""
+        live, ending after `done` or `error`. 204 (which stops a browser's EventSource from
+        reconnecting) when the reader already has the ended job's last event."""
         if not await _known(services, job_id):
             raise ApiError(404, "not_found", f"no job {job_id}")
-        return _event_stream(request, services, job_id, last_event_id)
+        ended = await ended_events(services, job_id, last_event_id)
+        if ended == []:
+            return Response(status_code=204)
+        return _event_stream(request, services, job_id, last_event_id, ended)
 
     @app.get("/queue/{job_id}/audio", response_class=Response)
     async def get_audio(job_id: str, services: ServicesDep) -> Response:
@@ -372,7 +421,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         """The older client's one call: scrape, enqueue and stream the summary's events."""
         req = SubmitRequest(url=url, style=style, tasks=["summary"])
         _, body = await submit(req, services)
-        return _event_stream(request, services, body.job_id, 0)
+        ended = await ended_events(services, body.job_id, 0)  # a cached result has ended
+        return _event_stream(request, services, body.job_id, 0, ended)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from rq.command import send_kill_horse_command
 from rq.job import Job
 
 from shared import redis_names as names
+from shared.jobstate import write_state
 from shared.sse import dispatched
 from tests.e2e.conftest import Mesh
 from tests.servers import wait_until
@@ -27,6 +30,25 @@ def read_events(client: httpx.Client, job_id: str, last: int | None = None) -> l
         assert source.response.status_code == 200
         assert source.response.headers["x-accel-buffering"] == "no"
         return [(int(e.id), e.event, json.loads(e.data)) for e in dispatched(source.iter_sse())]
+
+
+def read_within(client: httpx.Client, job_id: str, seconds: float = 15.0) -> list[Any]:
+    """Like read_events, but a stream still open after `seconds` fails the test (the
+    gateway's pings keep a hanging stream alive, so no read timeout would fire)."""
+    deadline = time.monotonic() + seconds
+    text = ""
+    with client.stream("GET", f"/queue/{job_id}/events") as response:
+        assert response.status_code == 200
+        for chunk in response.iter_text():
+            text += chunk
+            assert time.monotonic() < deadline, f"the stream did not end: {text[-300:]!r}"
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = [ln for ln in block.splitlines() if ln and not ln.startswith(":")]
+        fields = dict(line.split(": ", 1) for line in lines)
+        if "data" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
 
 
 def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None:
@@ -184,6 +206,39 @@ def test_a_worker_process_killed_mid_job_ends_the_stream_with_an_error(mesh: Mes
         # The worker itself lives on and takes the next job.
         ok = client.post("/queue", json={"text": ARTICLE, "tasks": ["entities"]})
         assert read_events(client, ok.json()["job_id"])[-1][1] == "done"
+
+
+def test_an_ended_jobs_stream_ends_even_after_its_event_log_expired(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=300) as client:
+        text = f"{ARTICLE}\nReference {uuid.uuid4().hex}."
+        body = {"text": text, "style": "eli5", "tasks": ["summary", "entities"]}
+        job_id = client.post("/queue", json=body).json()["job_id"]
+        live = read_events(client, job_id)
+        summary = next(e[2] for e in live if e[1] == "summary")
+        entities = next(e[2] for e in live if e[1] == "entities")
+
+    # From here a stream that never ends fails the test instead of hanging it.
+    with httpx.Client(base_url=mesh.gateway, timeout=10) as client:
+        # A browser reconnecting after the last event: 204 stops its EventSource.
+        last = {"Last-Event-ID": str(live[-1][0])}
+        with client.stream("GET", f"/queue/{job_id}/events", headers=last) as after_end:
+            assert after_end.status_code == 204
+
+        # The event log expired (24 h): the stored result stands in for it, and the stream ends.
+        mesh.redis.delete(names.events_log(job_id))
+        replayed = read_within(client, job_id)
+        assert [(e[0], e[1]) for e in replayed] == [(1, "summary"), (2, "entities"), (3, "done")]
+        assert replayed[0][2] == summary and replayed[1][2] == entities
+        assert replayed[2][2]["outcomes"] == {"summary": "ok", "entities": "ok"}
+
+        # Redis forgot the job too: the store answers.
+        mesh.redis.delete(names.job_meta(job_id))
+        assert read_within(client, job_id) == replayed
+
+        # A failed job whose log is gone ends with its reason.
+        write_state(mesh.redis, "gone-job", 60, "failed", error="FactoryError: boom")
+        failed = read_within(client, "gone-job")
+        assert failed == [(1, "error", {"error": "job_failed", "detail": "FactoryError: boom"})]
 
 
 def test_factory_down_fails_the_job_with_a_reason(mesh: Mesh) -> None:
