@@ -227,7 +227,10 @@ async def ended_events(services: Services, job_id: str, after: int) -> list[JobE
     """For a job that is over: what its stream still owes a reader after `after`, ending
     with its terminal event (made from the job's status when the log expired or the worker
     has not published it yet). None while the job may still produce events."""
-    status = await status_of(services, job_id)
+    try:
+        status = await status_of(services, job_id)
+    except ApiError:  # events logged, but no status (yet): still live
+        return None
     if status.status not in ("finished", "failed"):
         return None
     logged = await replay(services.hub.client, job_id, 0)
