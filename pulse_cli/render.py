@@ -60,10 +60,8 @@ class Progress:
             self._last_line = text
 
     def show(self) -> None:
-        if not self.live:
-            self._changed()
-        elif not self._shown:
-            self._status.update(self._text())
+        self._changed()
+        if self.live and not self._shown:
             self._status.start()
             self._shown = True
 
