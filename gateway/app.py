@@ -226,11 +226,14 @@ async def status_of(services: Services, job_id: str) -> JobStatus:
 async def ended_events(services: Services, job_id: str, after: int) -> list[JobEvent] | None:
     """For a job that is over: what its stream still owes a reader after `after`, ending
     with its terminal event (made from the job's status when the log expired or the worker
-    has not published it yet). None while the job may still produce events."""
+    has not published it yet). None while the job may still produce events; 404 for a job
+    with neither a status nor logged events."""
     try:
         status = await status_of(services, job_id)
-    except ApiError:  # events logged, but no status (yet): still live
-        return None
+    except ApiError:
+        if await services.redis.exists(names.events_log(job_id)):
+            return None  # events logged, but no status (yet): still live
+        raise
     if status.status not in ("finished", "failed"):
         return None
     logged = await replay(services.hub.client, job_id, 0)
@@ -293,14 +296,6 @@ def _event_stream(
         ping=services.settings.sse_ping_s,
         headers={"X-Accel-Buffering": "no", "Cache-Control": "no-cache"},
     )
-
-
-async def _known(services: Services, job_id: str) -> bool:
-    if await services.redis.exists(names.events_log(job_id)):
-        return True
-    if await job_state(services, job_id) is not None:
-        return True
-    return await anyio.to_thread.run_sync(services.store.get, job_id) is not None
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -397,8 +392,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         """Server-Sent Events: every event from the start (or after Last-Event-ID), then
         live, ending after `done` or `error`. 204 (which stops a browser's EventSource from
         reconnecting) when the reader already has the ended job's last event."""
-        if not await _known(services, job_id):
-            raise ApiError(404, "not_found", f"no job {job_id}")
         ended = await ended_events(services, job_id, last_event_id)
         if ended == []:
             return Response(status_code=204)
