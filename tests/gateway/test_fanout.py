@@ -16,19 +16,18 @@ import redis
 from gateway.app import create_app
 from shared.eventlog import EventPublisher
 from shared.settings import GatewaySettings, StoreSettings
-from tests.redis_fixtures import REDIS_URL
+from tests.redis_fixtures import RedisServer
 from tests.servers import serve
 
-FANOUT_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/12"
 READERS = 200
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[str]:
+def gateway(tmp_path: Path, redis_server: RedisServer) -> Iterator[str]:
     settings = GatewaySettings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=FANOUT_REDIS,
+        redis_url=redis_server.db(12),
         redis_max_connections=16,
         store=StoreSettings(  # type: ignore[call-arg]
             _env_file=None, sqlite_path=tmp_path / "db", audio_dir=tmp_path / "audio"
@@ -36,12 +35,14 @@ def gateway(tmp_path: Path) -> Iterator[str]:
     )
     with serve(create_app(settings)) as base:
         yield base
-    redis.Redis.from_url(FANOUT_REDIS).flushdb()
+    redis.Redis.from_url(redis_server.db(12)).flushdb()
 
 
-async def test_two_hundred_readers_of_one_job_get_every_event(gateway: str) -> None:
+async def test_two_hundred_readers_of_one_job_get_every_event(
+    gateway: str, redis_server: RedisServer
+) -> None:
     job_id = f"fanout-{uuid.uuid4().hex}"
-    sync = redis.Redis.from_url(FANOUT_REDIS)
+    sync = redis.Redis.from_url(redis_server.db(12))
     pub = EventPublisher(sync)
     pub.publish(job_id, "status", {"stage": "summarizing"})
     limits = httpx.Limits(max_connections=READERS + 10)

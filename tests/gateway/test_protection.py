@@ -15,10 +15,9 @@ import redis
 
 from gateway.app import create_app
 from shared.settings import GatewaySettings, StoreSettings
-from tests.redis_fixtures import REDIS_URL
+from tests.redis_fixtures import RedisServer
 from tests.servers import serve
 
-GATEWAY_REDIS = REDIS_URL.rsplit("/", 1)[0] + "/10"
 WORDS = " ".join(f"word{i}" for i in range(80))
 
 
@@ -27,13 +26,15 @@ def text(tag: str) -> str:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
-    r = redis.Redis.from_url(GATEWAY_REDIS)
+def gateway(
+    tmp_path: Path, request: pytest.FixtureRequest, redis_server: RedisServer
+) -> Iterator[httpx.Client]:
+    r = redis.Redis.from_url(redis_server.db(10))
     r.flushdb()
     overrides: dict[str, Any] = getattr(request, "param", {})
     settings = GatewaySettings(
         _env_file=None,  # type: ignore[call-arg]
-        redis_url=GATEWAY_REDIS,
+        redis_url=redis_server.db(10),
         factory_url="http://127.0.0.1:9",
         store=StoreSettings(  # type: ignore[call-arg]
             _env_file=None, sqlite_path=tmp_path / "db", audio_dir=tmp_path / "audio"

@@ -13,13 +13,12 @@ import redis.asyncio as aredis
 from shared import redis_names as names
 from shared.eventlog import EventHub, EventPublisher, follow, replay
 from shared.events import JobEvent
-from tests.redis_fixtures import redis_client, redis_url  # noqa: F401
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def aclient(redis_url: str) -> AsyncIterator[EventHub]:  # noqa: F811
+async def aclient(redis_url: str) -> AsyncIterator[EventHub]:
     client = aredis.Redis.from_url(redis_url)
     hub = EventHub(client)
     await hub.start()
