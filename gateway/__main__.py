@@ -6,11 +6,21 @@ from gateway.app import create_app
 from shared import logs
 from shared.settings import GatewaySettings
 
+# The gateway reads X-Forwarded-For itself, from GATEWAY_TRUSTED_PROXIES only
+# (gateway.access.client_address): uvicorn's own handling would believe any local peer.
+SERVER_OPTIONS = {"proxy_headers": False, "server_header": False}
+
 
 def main() -> None:
     logs.configure()
     settings = GatewaySettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        **SERVER_OPTIONS,  # type: ignore[arg-type]
+    )
 
 
 if __name__ == "__main__":

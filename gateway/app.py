@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,9 +16,11 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis import Redis
+from redis import exceptions as redis_errors
 from rq import Callback, Queue
 from sse_starlette import EventSourceResponse
 
+from gateway import access
 from gateway.metrics import Metrics
 from gateway.scrape import ScrapeError, Scraper
 from shared import defaults as d
@@ -29,10 +30,10 @@ from shared.eventlog import EventHub, follow, replay
 from shared.events import EventType, JobEvent
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
-from shared.jobstate import awrite_state, read_state
+from shared.jobstate import read_state, write_state
 from shared.schemas import Style
 from shared.settings import GatewaySettings
-from shared.store import ResultStore, content_key, open_store
+from shared.store import ResultStore, StoreError, content_key, open_store
 
 
 @dataclass
@@ -57,24 +58,23 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(
-    services: ServicesDep,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    """Write endpoints need the API key when one is set (X-API-Key or Bearer)."""
-    expected = services.settings.api_key
-    if expected is None:
-        return
-    given = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
-    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
-        raise ApiError(401, "unauthorized", "a valid API key is required (X-API-Key header)")
+def require_api_key(request: Request, services: ServicesDep) -> None:
+    """Submitting and listing need the API key when one is set (X-API-Key or Bearer)."""
+    access.check_key(services.settings, request)
+
+
+def require_job_reader(job_id: str, request: Request, services: ServicesDep) -> None:
+    """A job's status, events and audio: the API key or that job's read token."""
+    access.check_job_read(services.settings, request, job_id)
+
+
+def require_metrics_reader(request: Request, services: ServicesDep) -> None:
+    access.check_metrics(services.settings, request)
 
 
 async def limit_rate(request: Request, services: ServicesDep) -> None:
     """A fixed one-minute window of submissions per client address."""
-    client = request.client.host if request.client else "unknown"
-    key = names.submissions(client)
+    key = names.submissions(access.client_address(services.settings, request))
     async with services.redis.pipeline(transaction=True) as pipe:
         pipe.incr(key)
         pipe.expire(key, 60, nx=True)
@@ -113,8 +113,14 @@ async def article_text(req: SubmitRequest, services: ServicesDep) -> tuple[str, 
     return req.text, None
 
 
-def _urls(job_id: str) -> dict[str, str]:
-    return {"status_url": f"/queue/{job_id}", "stream_url": f"/queue/{job_id}/events"}
+def _urls(settings: GatewaySettings, job_id: str) -> dict[str, Any]:
+    token = access.read_token(settings, job_id)
+    query = f"?token={token}" if token else ""
+    return {
+        "status_url": f"/queue/{job_id}{query}",
+        "stream_url": f"/queue/{job_id}/events{query}",
+        "read_token": token,
+    }
 
 
 async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, SubmitResponse]:
@@ -126,23 +132,20 @@ async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, Submit
         if stored is not None:
             services.metrics.jobs_cached.inc()
             return 200, SubmitResponse(
-                job_id=stored.job_id, status="finished", cached=True, **_urls(stored.job_id)
+                job_id=stored.job_id,
+                status="finished",
+                cached=True,
+                **_urls(services.settings, stored.job_id),
             )
         running = await services.redis.get(names.content(key))
         if running is not None:
             job_id = running.decode() if isinstance(running, bytes) else str(running)
             state = await job_state(services, job_id)
             if state in ("queued", "started"):
-                return 202, SubmitResponse(job_id=job_id, status=state, **_urls(job_id))
+                return 202, SubmitResponse(
+                    job_id=job_id, status=state, **_urls(services.settings, job_id)
+                )
     settings = services.settings
-    depth = await anyio.to_thread.run_sync(lambda: services.queue.count)
-    if depth >= settings.max_queue_depth:
-        raise ApiError(
-            429,
-            "queue_full",
-            f"{depth} jobs are waiting; try again later",
-            retry_after=settings.retry_after_s,
-        )
     request = JobRequest(
         text=text,
         style=req.style,
@@ -155,29 +158,44 @@ async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, Submit
     )
     job_id = uuid.uuid4().hex
 
-    def enqueue() -> None:
-        services.queue.enqueue(
-            "worker.jobs.run_job",
-            request.model_dump(mode="json"),
-            job_id=job_id,
-            job_timeout=settings.job_timeout_s,
-            result_ttl=settings.result_ttl_s,
-            failure_ttl=settings.failure_ttl_s,
-            on_failure=Callback("worker.jobs.on_failure"),
-        )
+    def admit() -> int | None:
+        """Check the depth and enqueue as one step for every gateway replica (a lock in
+        Redis): None when admitted, else the depth that refused it."""
+        lock = services.rq_redis.lock(names.ADMISSION_LOCK, timeout=10, blocking_timeout=10)
+        with lock:
+            depth = services.queue.count
+            if depth >= settings.max_queue_depth:
+                return depth
+            write_state(
+                services.rq_redis,
+                job_id,
+                settings.job_timeout_s + settings.failure_ttl_s,
+                "queued",
+                stage="queued",
+                progress=0.0,
+            )
+            services.queue.enqueue(
+                "worker.jobs.run_job",
+                request.model_dump(mode="json"),
+                job_id=job_id,
+                job_timeout=settings.job_timeout_s,
+                result_ttl=settings.result_ttl_s,
+                failure_ttl=settings.failure_ttl_s,
+                on_failure=Callback("worker.jobs.on_failure"),
+            )
+        return None
 
-    await awrite_state(
-        services.redis,
-        job_id,
-        settings.job_timeout_s + settings.failure_ttl_s,
-        "queued",
-        stage="queued",
-        progress=0.0,
-    )
-    await anyio.to_thread.run_sync(enqueue)
+    refused_at = await anyio.to_thread.run_sync(admit)
+    if refused_at is not None:
+        raise ApiError(
+            429,
+            "queue_full",
+            f"{refused_at} jobs are waiting; try again later",
+            retry_after=settings.retry_after_s,
+        )
     await services.redis.set(names.content(key), job_id, ex=settings.job_timeout_s)
     services.metrics.jobs_submitted.inc()
-    return 202, SubmitResponse(job_id=job_id, status="queued", **_urls(job_id))
+    return 202, SubmitResponse(job_id=job_id, status="queued", **_urls(services.settings, job_id))
 
 
 async def job_state(services: Services, job_id: str) -> JobState | None:
@@ -298,6 +316,23 @@ def _event_stream(
     )
 
 
+def install_outage_handlers(app: FastAPI, retry_after_s: int) -> None:
+    """A dependency that does not answer is a 503 with Retry-After, never a 500."""
+
+    async def redis_down(_: Request, exc: Exception) -> JSONResponse:
+        detail = "the job queue (Redis) is not answering; try again shortly"
+        return ApiError(503, "redis_unavailable", detail, retry_after=retry_after_s).response()
+
+    async def store_down(_: Request, exc: Exception) -> JSONResponse:
+        detail = "the result store is not answering; try again shortly"
+        return ApiError(503, "store_unavailable", detail, retry_after=retry_after_s).response()
+
+    # BusyLoadingError (Redis reading its AOF after a restart) is a ConnectionError.
+    for kind in (redis_errors.ConnectionError, redis_errors.TimeoutError):
+        app.add_exception_handler(kind, redis_down)
+    app.add_exception_handler(StoreError, store_down)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
 
@@ -350,7 +385,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             allow_headers=["Content-Type", "X-API-Key", "Authorization", "Last-Event-ID"],
         )
     install_error_handlers(app)
+    install_outage_handlers(app, settings.retry_after_s)
     writes = [Depends(require_api_key), Depends(limit_rate)]
+    job_reads = [Depends(require_job_reader)]
 
     @app.post("/queue", response_model=SubmitResponse, status_code=202, dependencies=writes)
     async def post_queue(req: SubmitRequest, services: ServicesDep) -> JSONResponse:
@@ -359,11 +396,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         code, body = await submit(req, services)
         return JSONResponse(body.model_dump(), code)
 
-    @app.get("/queue/{job_id}", response_model=JobStatus)
+    @app.get("/queue/{job_id}", response_model=JobStatus, dependencies=job_reads)
     async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
         return await status_of(services, job_id)
 
-    @app.get("/queue", response_model=QueueOverview)
+    @app.get("/queue", response_model=QueueOverview, dependencies=[Depends(require_api_key)])
     async def get_queue(services: ServicesDep) -> QueueOverview:
         def overview() -> QueueOverview:
             from rq import Worker
@@ -382,7 +419,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
         return await anyio.to_thread.run_sync(overview)
 
-    @app.get("/queue/{job_id}/events", response_class=Response)
+    @app.get("/queue/{job_id}/events", response_class=Response, dependencies=job_reads)
     async def get_events(
         job_id: str,
         request: Request,
@@ -397,7 +434,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             return Response(status_code=204)
         return _event_stream(request, services, job_id, last_event_id, ended)
 
-    @app.get("/queue/{job_id}/audio", response_class=Response)
+    @app.get("/queue/{job_id}/audio", response_class=Response, dependencies=job_reads)
     async def get_audio(job_id: str, services: ServicesDep) -> Response:
         try:
             mp3 = await anyio.to_thread.run_sync(services.store.audio, job_id)
@@ -451,7 +488,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             return JSONResponse({"ready": False, "failing": failing}, 503)
         return JSONResponse({"ready": True})
 
-    @app.get("/metrics", response_class=Response)
+    @app.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
     async def metrics(services: ServicesDep) -> Response:
         depth = await anyio.to_thread.run_sync(lambda: services.queue.count)
         # Each observation is taken by exactly one gateway replica: Prometheus sums them.

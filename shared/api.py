@@ -40,6 +40,11 @@ class SubmitResponse(BaseModel):
     status_url: str
     stream_url: str
     cached: bool = Field(False, description="an identical earlier result, no new work")
+    read_token: str | None = Field(
+        None,
+        description="with an API key set: opens this job's status, events and audio "
+        "(?token=), e.g. for a browser's EventSource; the URLs above already carry it",
+    )
 
 
 class JobStatus(BaseModel):

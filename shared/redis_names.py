@@ -35,5 +35,8 @@ def content(key: str) -> str:
     return f"pulse:content:{key}"
 
 
+# Held while a gateway checks the queue's depth and enqueues (so the limit holds).
+ADMISSION_LOCK = "pulse:lock:admission"
+
 # Timings the workers leave for the gateway's /metrics to turn into histograms.
 OBSERVATIONS = "pulse:metrics:observations"

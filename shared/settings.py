@@ -176,7 +176,11 @@ class GatewaySettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = Field(64, ge=4, le=10_000)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
-    api_key: OptionalSecret = None  # required on write endpoints when set
+    # When set: needed to submit and list; a job reads with it or with the job's read token.
+    api_key: OptionalSecret = None
+    metrics_token: OptionalSecret = None  # opens /metrics (as the API key does)
+    # Proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
+    trusted_proxies: list[IPv4Network | IPv6Network] = []
     cors_origins: list[str] = []
     max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
     max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)

@@ -19,10 +19,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, startup_timeout: float = 30.0) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL."""
+def serve(app: Any, startup_timeout: float = 30.0, **options: Any) -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL. `options` go to uvicorn."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -61,16 +61,28 @@ phase "docker engine"
 # 2. The base image, and torch's CPU wheel if pip finds it in a local folder here.
 deploy/smoke/base-image.sh "$PULSE_BASE_IMAGE"
 phase "base image"
-torch_dir=""
+# llama-cpp-python: the wheel `make install` built with the image's CMake flags (pip's cache
+# hands it over in seconds), so the image build does not compile it again (~11 min).
+wheels=.smoke/wheels
+rm -rf "$wheels" && mkdir -p "$wheels"
 for dir in ${PIP_FIND_LINKS:-} $(pip config get global.find-links 2>/dev/null || true); do
-    if compgen -G "$dir/torch-2.13.0+cpu-*.whl" >/dev/null; then torch_dir=$dir; break; fi
+    if compgen -G "$dir/torch-2.13.0+cpu-*.whl" >/dev/null; then
+        ln -s "$(realpath "$dir")"/torch-2.13.0+cpu-*.whl "$wheels"/
+        echo "smoke: torch from $dir"
+        break
+    fi
 done
-if [[ -n "$torch_dir" ]]; then
+if CMAKE_ARGS="-DGGML_NATIVE=OFF" "$BIN/pip" wheel --quiet --no-deps -c constraints.txt \
+        -w "$wheels" llama-cpp-python==0.3.36 >.smoke/llama-wheel.log 2>&1; then
+    echo "smoke: llama-cpp-python from $(ls "$wheels" | grep -i llama)"
+else
+    echo "smoke: no llama-cpp-python wheel to hand over; the image build compiles it"
+fi
+if compgen -G "$wheels/*.whl" >/dev/null; then
     port=18765
-    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$torch_dir" >/dev/null 2>&1 &
+    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$wheels" >/dev/null 2>&1 &
     wheels_pid=$!
-    export SMOKE_TORCH_PIP_OPTS="--find-links http://127.0.0.1:$port/"
-    echo "smoke: torch from $torch_dir"
+    export SMOKE_PIP_OPTS="--find-links http://127.0.0.1:$port/"
 fi
 
 # 3. Build, then up until every healthcheck passes.

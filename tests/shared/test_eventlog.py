@@ -40,7 +40,7 @@ async def collect(client: EventHub, job_id: str, after: int = 0) -> list[JobEven
 
 
 async def test_late_subscriber_gets_everything_then_the_stream_ends(
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
     aclient: EventHub,
 ) -> None:
     job_id = job()
@@ -56,7 +56,7 @@ async def test_late_subscriber_gets_everything_then_the_stream_ends(
 
 
 async def test_last_event_id_resumes_after_it(
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
     aclient: EventHub,
 ) -> None:
     job_id = job()
@@ -70,7 +70,7 @@ async def test_last_event_id_resumes_after_it(
 
 
 async def test_live_and_replayed_events_arrive_once_each_in_order(
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
     aclient: EventHub,
 ) -> None:
     job_id = job()
@@ -93,7 +93,7 @@ async def test_live_and_replayed_events_arrive_once_each_in_order(
 
 
 async def test_many_readers_of_one_job_share_one_subscription(
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
     aclient: EventHub,
 ) -> None:
     job_id = job()
@@ -111,7 +111,7 @@ async def test_many_readers_of_one_job_share_one_subscription(
 
 
 async def test_log_and_counter_expire_and_the_log_is_capped(
-    redis_client: redis.Redis,  # noqa: F811
+    redis_client: redis.Redis,
 ) -> None:
     job_id = job()
     pub = EventPublisher(redis_client, ttl_s=60, max_events=100)
