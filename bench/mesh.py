@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from factory import offline  # noqa: E402
 from shared.eventlog import EventPublisher  # noqa: E402
+from tests.redis_fixtures import RedisServer  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
 from worker.fields import StringFieldStream  # noqa: E402
 
@@ -39,8 +40,6 @@ assert _spec and _spec.loader
 fb = importlib.util.module_from_spec(_spec)
 sys.modules["bench_factory"] = fb
 _spec.loader.exec_module(fb)
-
-REDIS_URL = "redis://127.0.0.1:6379/11"
 
 
 def factory_summary(client: httpx.Client, text: str) -> Any:
@@ -79,10 +78,10 @@ def mesh_summary(client: httpx.Client, text: str) -> tuple[Any, float]:
     return run, run.ttft_ms - (factory_first or 0.0)
 
 
-async def fan_out(base: str, clients: int, events: int) -> list[float]:
+async def fan_out(base: str, redis_url: str, clients: int, events: int) -> list[float]:
     """Delays (ms) from publish to each client, for `events` events on one job."""
     job_id = f"bench-{uuid.uuid4().hex}"
-    sync = redis.Redis.from_url(REDIS_URL)
+    sync = redis.Redis.from_url(redis_url)
     pub = EventPublisher(sync)
     pub.publish(job_id, "status", {"stage": "summarizing", "t": time.time()})
     delays: list[float] = []
@@ -155,8 +154,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
-    redis.Redis.from_url(REDIS_URL).flushdb()
     tmp = Path(tempfile.mkdtemp(prefix="pulse-mesh-"))
+    # A private Redis on a free port: the bench never touches anyone's data on 6379.
+    own_redis = RedisServer(tmp / "redis").start()
+    redis_url = own_redis.db(0)
     fport, gport = free_port(), free_port()
     factory_url, gateway_url = f"http://127.0.0.1:{fport}", f"http://127.0.0.1:{gport}"
     store = {"STORE_SQLITE_PATH": str(tmp / "db"), "STORE_AUDIO_DIR": str(tmp / "audio")}
@@ -167,11 +168,11 @@ def main() -> None:
         "FACTORY_NER_ENGINE": "spacy",
         "FACTORY_TTS_ENGINES": '["piper"]',
     }
-    worker_env = {**store, "WORKER_REDIS_URL": REDIS_URL, "WORKER_FACTORY_URL": factory_url}
+    worker_env = {**store, "WORKER_REDIS_URL": redis_url, "WORKER_FACTORY_URL": factory_url}
     gateway_env = {
         **store,
         "GATEWAY_PORT": str(gport),
-        "GATEWAY_REDIS_URL": REDIS_URL,
+        "GATEWAY_REDIS_URL": redis_url,
         "GATEWAY_FACTORY_URL": factory_url,
         "GATEWAY_SUBMISSIONS_PER_MINUTE": "100000",
         "GATEWAY_MIN_WORDS": "1",
@@ -199,11 +200,12 @@ def main() -> None:
                 f" mesh {mesh[-1].tok_s:.1f}/s ttft {mesh[-1].ttft_ms:.0f} ms",
                 flush=True,
             )
-        delays = asyncio.run(fan_out(gateway_url, args.clients, 50))
+        delays = asyncio.run(fan_out(gateway_url, redis_url, args.clients, 50))
         job_id = gc.post("/queue", json={"text": text, "tasks": ["entities"]}).json()["job_id"]
         wait_until(lambda: gc.get(f"/queue/{job_id}").json()["status"] == "finished")
         rate = asyncio.run(polling_rate(gateway_url, job_id, 8.0, 32))
         wrk_rate = polling_rate_wrk(f"{gateway_url}/queue/{job_id}", 8, 32)
+    own_redis.stop()
 
     ratio = statistics.median(m.tok_s / f.tok_s for m, f in zip(mesh, fac, strict=True))
     naive = statistics.median(m.ttft_ms - f.ttft_ms for m, f in zip(mesh, fac, strict=True))
