@@ -25,11 +25,11 @@ from shared.store import StoredResult
 from shared.store.sqlite import SqliteStore
 from tests.redis_fixtures import RedisServer
 from tests.servers import free_port, serve
+from tests.worker.conftest import PG_ADMIN
 from tests.worker.stand_in import STRUCTURED, Script, stand_in
 from worker.factory_client import FactoryClient
 from worker.jobs import JobRunner, StoreHandle
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEXT = "Jane Okafor said the council approved a $20 million bridge over the river. " * 8
 
 
@@ -61,22 +61,6 @@ def script(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Script]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield plan
-
-
-@pytest.fixture(scope="module")
-def pg_db() -> Iterator[str]:
-    """A throwaway database on the local PostgreSQL server (never the server itself)."""
-    name = f"pulse_jobs_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not answering at {PG_ADMIN}: {exc} (see README, Tests)")
-    admin.execute(f"create database {name}".encode())
-    try:
-        yield name
-    finally:
-        admin.execute(f"drop database {name} with (force)".encode())
-        admin.close()
 
 
 def refuse_connections(db: str, refuse: bool) -> None:
