@@ -368,10 +368,10 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
                 runner.fail(exc)
             else:
                 reason = f"{type(exc).__name__}: {exc}"
+                code = type(exc).__name__
                 record_failure(
-                    job, request, store, events, settings,
-                    code=type(exc).__name__, detail=str(exc), reason=reason,
-                )  # fmt: skip
+                    job, request, store, events, settings, code=code, detail=str(exc), reason=reason
+                )
         except Exception as unrecorded:  # Redis itself is gone: RQ's own record remains
             log.error("job %s: could not record its failure: %s", job.id, unrecorded)
         raise
