@@ -240,3 +240,22 @@ def test_sqlite_disk_full_keeps_the_summary_in_redis_until_there_is_room(
     assert pending(r) == set()
     saved = SqliteStore(db, audio).get(first)
     assert saved is not None and saved.title == long_title and saved.summary is not None
+
+
+def test_a_factory_sending_only_keep_alives_fails_the_job_with_a_clear_reason(
+    r: redis.Redis, script: Script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_TASK_IDLE_TIMEOUT_S", "1")
+    script.summary, script.pings_for_s = "pings", 15.0
+    job_id = run(r, payload(["summary"]))
+    now = state(r, job_id)
+    assert now["status"] == "failed" and "no progress" in now["error"], now
+    kind, data = events(r, job_id)[-1]
+    assert kind == "error" and "no progress" in data["detail"]
+
+
+def test_a_job_whose_request_does_not_parse_ends_visibly(r: redis.Redis, script: Script) -> None:
+    job_id = run(r, {"text": TEXT, "style": "sonnet"})  # no content key, unknown style
+    now = state(r, job_id)
+    assert now["status"] == "failed" and "ValidationError" in now["error"], now
+    assert events(r, job_id)[-1][0] == "error"
