@@ -202,8 +202,10 @@ class JobRunner:
             has_audio=audio is not None,
             outcomes=outcomes,
         )
-        stored = self.save(result, audio)
-        shown = result if stored is None else result.model_copy(update={"outcomes": stored})
+        store_failure = self.save(result, audio)
+        shown = result
+        if store_failure is not None:
+            shown = result.model_copy(update={"outcomes": {**outcomes, "store": store_failure}})
         self.stage("done")
         self.observe("job", status="finished", seconds=time.monotonic() - self._started)
         write_state(
@@ -218,13 +220,13 @@ class JobRunner:
         timings = {"factory_first_text_ms": self.first_text_ms}
         done = {"status": "finished", "outcomes": shown.outcomes, "timings": timings}
         self.publish("done", done)
-        if stored is None:  # the store answers: write what earlier jobs could not
+        if store_failure is None:  # the store answers: write what earlier jobs could not
             drain_pending(self.job.connection, self.store, self.settings)
         return shown
 
-    def save(self, result: StoredResult, audio: bytes | None) -> dict[str, str] | None:
+    def save(self, result: StoredResult, audio: bytes | None) -> str | None:
         """Store the result, trying again with backoff. If the store still fails, the result
-        waits in Redis for a later drain and the returned outcomes say so."""
+        waits in Redis for a later drain; returns that failure's outcome."""
         retrying = Retrying(
             retry=retry_if_exception_type(StoreError),
             stop=stop_after_attempt(self.settings.store_retry_attempts),
@@ -241,7 +243,7 @@ class JobRunner:
                 "job %s: the store failed, its result waits in Redis: %s", result.job_id, exc
             )
             keep_for_later(self.job.connection, self.settings, result, audio)
-            return {**result.outcomes, "store": f"{_failed(exc)} (kept in Redis, written later)"}
+            return f"{_failed(exc)} (kept in Redis, written later)"
 
     def fail(self, exc: BaseException) -> None:
         """Make the reason visible: in the event stream, the job's state and the store."""
