@@ -40,3 +40,12 @@ ADMISSION_LOCK = "pulse:lock:admission"
 
 # Timings the workers leave for the gateway's /metrics to turn into histograms.
 OBSERVATIONS = "pulse:metrics:observations"
+
+
+# Job ids whose result the store could not take yet; workers write them when it answers.
+PENDING_STORE_WRITES = "pulse:store:pending"
+
+
+def pending_store_write(job_id: str) -> str:
+    """Hash with a job's result (and MP3) waiting for the store."""
+    return f"pulse:job:{job_id}:unstored"

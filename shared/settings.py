@@ -159,8 +159,13 @@ class WorkerSettings(BaseSettings):
     factory_token: OptionalSecret = None
     factory_connect_timeout_s: float = Field(5.0, gt=0, le=60)
     factory_read_timeout_s: float = Field(d.JOB_TIMEOUT_S, gt=0)  # a token can take seconds
-    retry_attempts: int = Field(4, ge=1, le=20)
-    retry_max_wait_s: float = Field(30.0, gt=0, le=600)
+    retry_attempts: int = Field(d.FACTORY_RETRY_ATTEMPTS, ge=1, le=1000)
+    retry_max_wait_s: float = Field(d.FACTORY_RETRY_MAX_WAIT_S, gt=0, le=600)
+    retry_total_s: float = Field(d.FACTORY_RETRY_TOTAL_S, gt=0, le=3600)
+    task_idle_timeout_s: float = Field(d.TASK_IDLE_TIMEOUT_S, gt=0)
+    store_retry_attempts: int = Field(d.STORE_WRITE_ATTEMPTS, ge=1, le=20)
+    store_retry_max_wait_s: float = Field(d.STORE_WRITE_MAX_WAIT_S, gt=0, le=300)
+    pending_store_ttl_s: int = Field(d.PENDING_STORE_TTL_S, ge=60)
     event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
     result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
     failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+import httpx
 import redis
 from rq import get_current_job
 from rq.job import Job
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared import defaults as d
 from shared import redis_names as names
@@ -19,9 +23,15 @@ from shared.jobs import JobRequest
 from shared.jobstate import write_state
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
-from shared.store import ResultStore, StoredResult, open_store
+from shared.store import ResultStore, StoredResult, StoreError, open_store
+from shared.store.pending import PendingWrites
 from worker.factory_client import FactoryClient, FactoryError
 from worker.fields import StringFieldStream
+
+log = logging.getLogger(__name__)
+
+# What a task's factory call may fail with: its failure is that task's, not the job's.
+TASK_ERRORS = (FactoryError, httpx.HTTPError, OSError, ValueError)
 
 PROGRESS: dict[Stage, float] = {
     "summarizing": 0.05,
@@ -32,13 +42,66 @@ PROGRESS: dict[Stage, float] = {
 }
 
 
+def _failed(exc: BaseException) -> str:
+    detail = str(exc) if isinstance(exc, FactoryError) else f"{type(exc).__name__}: {exc}"
+    return f"failed: {detail}"
+
+
+class StoreHandle:
+    """The store, opened on first use and again after a failure: a store that is down
+    when a job starts must not stop the job (its result can wait in Redis)."""
+
+    def __init__(self, opener: Callable[[], ResultStore] | None = None) -> None:
+        self.opener = opener or (lambda: open_store(StoreSettings()))
+        self._store: ResultStore | None = None
+
+    def get(self) -> ResultStore:
+        if self._store is None:
+            try:
+                self._store = self.opener()
+            except StoreError:
+                raise
+            except Exception as exc:  # settings that do not validate, a driver's own error
+                raise StoreError(f"cannot open the store: {type(exc).__name__}: {exc}") from exc
+        return self._store
+
+    def save(self, result: StoredResult, audio: bytes | None = None) -> None:
+        try:
+            self.get().save(result, audio)
+        except Exception:
+            self.close()  # the next try opens it afresh
+            raise
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            with suppress(Exception):
+                store.close()
+
+
+def keep_for_later(
+    connection: redis.Redis, settings: WorkerSettings, result: StoredResult, audio: bytes | None
+) -> None:
+    PendingWrites(connection, settings.pending_store_ttl_s).keep(result, audio)
+
+
+def drain_pending(connection: redis.Redis, store: StoreHandle, settings: WorkerSettings) -> int:
+    """Write results that earlier jobs could not store; best-effort (the store may be down)."""
+    try:
+        pending = PendingWrites(connection, settings.pending_store_ttl_s)
+        return pending.drain(store.get(), d.PENDING_DRAIN_MAX)
+    except Exception as exc:
+        log.warning("pending store writes wait: %s", exc)
+        return 0
+
+
 class JobRunner:
     def __init__(
         self,
         job: Job,
         request: JobRequest,
         factory: FactoryClient,
-        store: ResultStore,
+        store: StoreHandle,
         events: EventPublisher,
         settings: WorkerSettings,
     ) -> None:
@@ -111,8 +174,8 @@ class JobRunner:
                 entities = self.factory.extract(req.text, req.labels)
                 outcomes["entities"] = "ok"
                 self.publish("entities", {"entities": [e.model_dump() for e in entities]})
-            except (FactoryError, OSError) as exc:
-                outcomes["entities"] = f"failed: {exc}"
+            except TASK_ERRORS as exc:  # a timeout too: that task's failure, not the job's
+                outcomes["entities"] = _failed(exc)
         if "audio" in req.tasks:
             self.stage("audio")
             narration = summary.main_summary if summary else req.text
@@ -121,8 +184,8 @@ class JobRunner:
                 outcomes["audio"] = "ok"
                 url = f"/queue/{self.job.id}/audio"
                 self.publish("audio", {"url": url, "bytes": len(audio), "engine": engine})
-            except (FactoryError, OSError) as exc:
-                outcomes["audio"] = f"failed: {exc}"
+            except TASK_ERRORS as exc:
+                audio, outcomes["audio"] = None, _failed(exc)
         if all(v != "ok" for v in outcomes.values()):
             raise FactoryError("every task failed: " + "; ".join(outcomes.values()), False)
         self.stage("storing")
@@ -139,7 +202,10 @@ class JobRunner:
             has_audio=audio is not None,
             outcomes=outcomes,
         )
-        self.store.save(result, audio)
+        store_failure = self.save(result, audio)
+        shown = result
+        if store_failure is not None:
+            shown = result.model_copy(update={"outcomes": {**outcomes, "store": store_failure}})
         self.stage("done")
         self.observe("job", status="finished", seconds=time.monotonic() - self._started)
         write_state(
@@ -149,11 +215,35 @@ class JobRunner:
             "finished",
             stage="done",
             progress=1.0,
-            result=result.model_dump(mode="json"),
+            result=shown.model_dump(mode="json"),
         )
         timings = {"factory_first_text_ms": self.first_text_ms}
-        self.publish("done", {"status": "finished", "outcomes": outcomes, "timings": timings})
-        return result
+        done = {"status": "finished", "outcomes": shown.outcomes, "timings": timings}
+        self.publish("done", done)
+        if store_failure is None:  # the store answers: write what earlier jobs could not
+            drain_pending(self.job.connection, self.store, self.settings)
+        return shown
+
+    def save(self, result: StoredResult, audio: bytes | None) -> str | None:
+        """Store the result, trying again with backoff. If the store still fails, the result
+        waits in Redis for a later drain; returns that failure's outcome."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(StoreError),
+            stop=stop_after_attempt(self.settings.store_retry_attempts),
+            wait=wait_exponential(multiplier=0.5, max=self.settings.store_retry_max_wait_s),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.store.save(result, audio)
+            return None
+        except Exception as exc:
+            log.warning(
+                "job %s: the store failed, its result waits in Redis: %s", result.job_id, exc
+            )
+            keep_for_later(self.job.connection, self.settings, result, audio)
+            return f"{_failed(exc)} (kept in Redis, written later)"
 
     def fail(self, exc: BaseException) -> None:
         """Make the reason visible: in the event stream, the job's state and the store."""
@@ -173,8 +263,8 @@ class JobRunner:
 
 def record_failure(
     job: Job,
-    request: JobRequest,
-    store: ResultStore,
+    request: JobRequest | None,
+    store: StoreHandle,
     events: EventPublisher,
     settings: WorkerSettings,
     *,
@@ -183,9 +273,11 @@ def record_failure(
     reason: str,
 ) -> None:
     """A failed job: `failed` with the reason in its state, a terminal `error` event, and a
-    failed result in the store."""
+    failed result in the store (best-effort: one try, else it waits in Redis)."""
     write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
     events.publish(job.id, "error", {"error": code, "detail": detail})
+    if request is None:
+        return  # no request to file it under; the state and the event carry the reason
     failed = StoredResult(
         job_id=job.id,
         content_key=request.content_key,
@@ -196,8 +288,14 @@ def record_failure(
         title=request.title,
         error=reason,
     )
-    with suppress(Exception):  # the store being down must not hide the original reason
+    try:  # the store being down must not hide the original reason
         store.save(failed)
+    except Exception as exc:
+        log.warning("job %s: the store failed, its failure waits in Redis: %s", job.id, exc)
+        with suppress(Exception):
+            keep_for_later(job.connection, settings, failed, None)
+        return
+    drain_pending(job.connection, store, settings)
 
 
 def record_lost(job: Job, reason: str) -> None:
@@ -206,7 +304,7 @@ def record_lost(job: Job, reason: str) -> None:
     if job.connection.hget(names.job_meta(job.id), "status") == b"failed":
         return
     settings = WorkerSettings()
-    store = open_store(StoreSettings())
+    store = StoreHandle()
     try:
         record_failure(
             job,
@@ -234,29 +332,52 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: Any, exc: Any, tb: A
 
 def preload() -> None:
     """Build once, in the worker before it forks, what every job builds: each job runs in a
-    fresh fork and would otherwise pay the lazy imports and set-up (~50 ms) itself."""
-    FactoryClient(WorkerSettings()).close()
-    with suppress(Exception):  # a store that is down now is reported by the jobs that need it
-        open_store(StoreSettings()).close()
+    fresh fork and would otherwise pay the lazy imports and set-up (~50 ms) itself. Also
+    write the results that waited in Redis for the store."""
+    settings = WorkerSettings()
+    FactoryClient(settings).close()
+    store = StoreHandle()
+    try:
+        with redis.Redis.from_url(settings.redis_url) as connection:
+            drain_pending(connection, store, settings)
+    except Exception as exc:  # Redis or the store down now: the jobs report what they need
+        log.warning("preload: %s", exc)
+    finally:
+        store.close()
 
 
 def run_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason."""
+    """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason
+    after making it visible (state `failed`, an `error` event), whatever went wrong."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("run_job must run inside an RQ worker")
     settings = WorkerSettings()
-    request = JobRequest.model_validate(payload)
     connection: redis.Redis = job.connection
-    factory = FactoryClient(settings)
-    store = open_store(StoreSettings())
     events = EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
-    runner = JobRunner(job, request, factory, store, events, settings)
+    store = StoreHandle()
+    request: JobRequest | None = None
+    factory: FactoryClient | None = None
+    runner: JobRunner | None = None
     try:
+        request = JobRequest.model_validate(payload)
+        factory = FactoryClient(settings)
+        runner = JobRunner(job, request, factory, store, events, settings)
         return runner.run().model_dump(mode="json")
     except BaseException as exc:
-        runner.fail(exc)
+        try:
+            if runner is not None:
+                runner.fail(exc)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+                code = type(exc).__name__
+                record_failure(
+                    job, request, store, events, settings, code=code, detail=str(exc), reason=reason
+                )
+        except Exception as unrecorded:  # Redis itself is gone: RQ's own record remains
+            log.error("job %s: could not record its failure: %s", job.id, unrecorded)
         raise
     finally:
-        factory.close()
+        if factory is not None:
+            factory.close()
         store.close()
