@@ -436,10 +436,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/queue/{job_id}/audio", response_class=Response, dependencies=job_reads)
     async def get_audio(job_id: str, services: ServicesDep) -> Response:
-        try:
+        """The MP3 from the store, or from Redis while its store write waits (store down)."""
+        mp3 = await services.redis.hget(names.pending_store_write(job_id), "audio")
+        if mp3 is None:
             mp3 = await anyio.to_thread.run_sync(services.store.audio, job_id)
-        except Exception as exc:
-            raise ApiError(404, "not_found", f"no audio for job {job_id}") from exc
         if mp3 is None:
             raise ApiError(404, "not_found", f"no audio for job {job_id}")
         return Response(mp3, media_type="audio/mpeg")

@@ -14,6 +14,8 @@ import pytest
 import redis
 
 from shared.settings import StoreSettings
+from shared.store import StoredResult
+from shared.store.pending import PendingWrites
 from tests.gateway.apps import gateway_settings, running_gateway, text
 from tests.redis_fixtures import RedisServer
 from tests.store.test_contract import PG_ADMIN
@@ -180,3 +182,17 @@ def test_postgres_down_is_a_503_and_the_gateway_reconnects_after(db: str, tmp_pa
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f"drop database {name} with (force)".encode())
+
+
+def test_audio_is_served_from_redis_while_its_store_write_waits(db: str, tmp_path: Path) -> None:
+    """A finished job whose store write failed keeps its MP3 in Redis until a worker writes
+    it: the audio URL its `audio` event named must work meanwhile."""
+    kept = StoredResult(
+        job_id="kept-job", content_key="k", status="finished", style="skimmer", tasks=["audio"]
+    )
+    PendingWrites(redis.Redis.from_url(db), ttl_s=60).keep(kept, b"ID3-kept-audio")
+    with running_gateway(gateway_settings(db, tmp_path)) as client:
+        r = client.get("/queue/kept-job/audio")
+        assert r.status_code == 200 and r.content == b"ID3-kept-audio"
+        assert r.headers["content-type"] == "audio/mpeg"
+        assert client.get("/queue/other-job/audio").status_code == 404
