@@ -22,7 +22,6 @@ from sse_starlette import EventSourceResponse
 
 from gateway.metrics import Metrics
 from gateway.scrape import ScrapeError, Scraper
-from shared import defaults as d
 from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
 from shared.eventlog import EventHub, follow, replay
@@ -324,7 +323,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 store=await anyio.to_thread.run_sync(open_store, settings.store),
                 http=http,
                 scraper=Scraper(settings.scrape, http),
-                metrics=Metrics(),
+                metrics=Metrics(rq_redis),
             )
             app.state.services = services
             try:
@@ -453,10 +452,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/metrics", response_class=Response)
     async def metrics(services: ServicesDep) -> Response:
-        depth = await anyio.to_thread.run_sync(lambda: services.queue.count)
-        # Each observation is taken by exactly one gateway replica: Prometheus sums them.
-        taken = await services.redis.lpop(names.OBSERVATIONS, d.OBSERVATIONS_MAX)
-        services.metrics.absorb(taken if isinstance(taken, list) else [])
-        return services.metrics.render(depth)
+        """Read-only: every replica and every scrape sees the workers' same totals."""
+        return await anyio.to_thread.run_sync(lambda: services.metrics.render(services.queue.count))
 
     return app

@@ -60,4 +60,4 @@ FAILURE_TTL_S = 7 * 24 * 3600
 EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
-OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
+TIMING_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800)  # job/stage histograms

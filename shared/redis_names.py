@@ -35,5 +35,7 @@ def content(key: str) -> str:
     return f"pulse:content:{key}"
 
 
-# Timings the workers leave for the gateway's /metrics to turn into histograms.
-OBSERVATIONS = "pulse:metrics:observations"
+def metric(name: str) -> str:
+    """Hash of a metric's totals kept by the workers, read by every gateway's /metrics."""
+    return f"pulse:metrics:{name}"
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import suppress
 from typing import Any
@@ -11,8 +10,8 @@ import redis
 from rq import get_current_job
 from rq.job import Job
 
-from shared import defaults as d
 from shared import redis_names as names
+from shared import timings
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
@@ -57,12 +56,16 @@ class JobRunner:
         self.events.publish(self.job.id, etype, data)
 
     def observe(self, kind: str, **fields: Any) -> None:
-        """Leave a timing for the gateway's /metrics (workers run in short-lived forks)."""
-        item = json.dumps({"kind": kind, **fields})
-        with self.job.connection.pipeline() as pipe:
-            pipe.lpush(names.OBSERVATIONS, item)
-            pipe.ltrim(names.OBSERVATIONS, 0, d.OBSERVATIONS_MAX - 1)
-            pipe.execute()
+        """Add a timing to the totals in Redis that every gateway's /metrics reads
+        (workers run in short-lived forks: nothing here can be scraped)."""
+        if kind == "stage":
+            timings.record(
+                self.job.connection, timings.STAGE_SECONDS, fields["stage"], fields["seconds"]
+            )
+        elif kind == "job":
+            timings.record(
+                self.job.connection, timings.JOB_SECONDS, fields["status"], fields["seconds"]
+            )
 
     def stage(self, stage: Stage) -> None:
         now = time.monotonic()
