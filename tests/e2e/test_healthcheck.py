@@ -12,7 +12,6 @@ from tests.redis_fixtures import RedisServer
 from tests.servers import free_port
 
 
-
 def healthcheck(service: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shared.healthcheck", service],
