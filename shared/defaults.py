@@ -60,4 +60,6 @@ FAILURE_TTL_S = 7 * 24 * 3600
 EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
+EVENT_HUB_RECONNECT_MIN_S = 0.1  # first wait before the gateway subscribes again
+EVENT_HUB_RECONNECT_MAX_S = 5.0  # longest wait between attempts while Redis is down
 TIMING_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800)  # job/stage histograms

@@ -39,3 +39,11 @@ def metric(name: str) -> str:
     """Hash of a metric's totals kept by the workers, read by every gateway's /metrics."""
     return f"pulse:metrics:{name}"
 
+
+# A channel nobody publishes on: it keeps the gateway's shared subscription connection in
+# subscribed mode, and its confirmation after a reconnect is harmless.
+HUB_IDLE_CHANNEL = "pulse:hub:idle"
+
+# A random value set once (no TTL): when it changes or vanishes, Redis lost its data (it
+# restarted without persistence), and with it every job's event log.
+EPOCH = "pulse:epoch"
