@@ -206,6 +206,37 @@ async def test_readers_get_every_event_once_in_order_after_redis_restarts(
         server.stop()
 
 
+async def test_readers_catch_up_when_the_subscription_connection_is_killed(
+    redis_server: RedisServer,
+) -> None:
+    """Redis stays up but drops the hub's connection (CLIENT KILL): redis-py reconnects and
+    subscribes again by itself, without an error; events published in between came only
+    through the log."""
+    client = aredis.Redis.from_url(redis_server.db(0))
+    hub = EventHub(client, reconnect_min_s=0.05, reconnect_max_s=0.5)
+    await hub.start()
+    sync = redis.Redis.from_url(redis_server.db(0))
+    try:
+        job_id = job()
+        pub = EventPublisher(sync)
+        pub.publish(job_id, "token", {"text": "0"})
+        reader = Reader(hub, job_id)
+        await asyncio.wait_for(reader.has(1), 10)
+        for round_ in range(3):
+            before = hub.reconnects
+            sync.client_kill_filter(_type="pubsub")
+            for i in range(5):  # while the hub reconnects: pub/sub drops what it misses
+                pub.publish(job_id, "token", {"text": f"{round_}.{i}"})
+            await asyncio.to_thread(wait_until, lambda: hub.reconnects > before, 30)  # noqa: B023
+        pub.publish(job_id, "done", {})
+        await asyncio.wait_for(reader.task, 30)
+        assert [e.seq for e in reader.got] == list(range(1, 18))
+    finally:
+        sync.close()
+        await hub.close()
+        await client.aclose()
+
+
 async def test_a_job_that_ended_during_the_outage_ends_its_readers_streams(
     tmp_path: Path,
 ) -> None:
