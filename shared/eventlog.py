@@ -131,9 +131,15 @@ class EventHub:
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Subscribe and start reading; with Redis away, keep trying in the background."""
         self._confirmed[names.HUB_IDLE_CHANNEL] = asyncio.Event()
-        await self._pubsub.subscribe(names.HUB_IDLE_CHANNEL)
-        self._reader = asyncio.create_task(self._run())
+        try:
+            await self._pubsub.subscribe(names.HUB_IDLE_CHANNEL)
+            connected = True
+        except DISCONNECTED as exc:
+            log.warning("event hub: no Redis yet (%s); subscribing in the background", exc)
+            connected = False
+        self._reader = asyncio.create_task(self._run(connected))
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -143,15 +149,16 @@ class EventHub:
         with suppress(*DISCONNECTED):
             await self._pubsub.aclose()
 
-    async def _run(self) -> None:
+    async def _run(self, connected: bool) -> None:
         while True:
-            try:
-                await self._read()
-            except DISCONNECTED as exc:
-                log.warning(
-                    "event hub lost Redis (%s: %s); subscribing again", type(exc).__name__, exc
-                )
+            if connected:
+                try:
+                    await self._read()
+                except DISCONNECTED as exc:
+                    name = type(exc).__name__
+                    log.warning("event hub lost Redis (%s: %s); subscribing again", name, exc)
             await self._subscribe_again()
+            connected = True
 
     async def _subscribe_again(self) -> None:
         """A new connection subscribed to every channel that has listeners; retried with

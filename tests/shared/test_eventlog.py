@@ -237,6 +237,25 @@ async def test_readers_catch_up_when_the_subscription_connection_is_killed(
         await client.aclose()
 
 
+async def test_a_hub_started_while_redis_is_down_serves_readers_once_it_is_up(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")  # not started yet
+    try:
+        async with outage_hub(server) as hub:
+            server.start()
+            job_id = job()
+            pub = EventPublisher(redis.Redis.from_url(server.url))
+            pub.publish(job_id, "status", {"stage": "summarizing"})
+            reader = Reader(hub, job_id)
+            await asyncio.wait_for(reader.has(1), 30)
+            pub.publish(job_id, "done", {})
+            await asyncio.wait_for(reader.task, 30)
+            assert [(e.seq, e.type) for e in reader.got] == [(1, "status"), (2, "done")]
+    finally:
+        server.stop()
+
+
 async def test_a_job_that_ended_during_the_outage_ends_its_readers_streams(
     tmp_path: Path,
 ) -> None:
