@@ -23,7 +23,6 @@ from sse_starlette import EventSourceResponse
 from gateway import access
 from gateway.metrics import Metrics
 from gateway.scrape import ScrapeError, Scraper
-from shared import defaults as d
 from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
 from shared.eventlog import EventHub, follow, replay
@@ -241,20 +240,22 @@ async def status_of(services: Services, job_id: str) -> JobStatus:
     )
 
 
-async def ended_events(services: Services, job_id: str, after: int) -> list[JobEvent] | None:
+async def ended_events(
+    services: Services, job_id: str, after: int, log_lost: bool = False
+) -> list[JobEvent] | None:
     """For a job that is over: what its stream still owes a reader after `after`, ending
-    with its terminal event (made from the job's status when the log expired or the worker
-    has not published it yet). None while the job may still produce events; 404 for a job
-    with neither a status nor logged events."""
+    with its terminal event (made from the job's status when the log expired, Redis lost it
+    (`log_lost`) or the worker has not published it yet). None while the job may still
+    produce events; 404 for a job with neither a status nor logged events."""
     try:
         status = await status_of(services, job_id)
     except ApiError:
-        if await services.redis.exists(names.events_log(job_id)):
+        if not log_lost and await services.redis.exists(names.events_log(job_id)):
             return None  # events logged, but no status (yet): still live
         raise
     if status.status not in ("finished", "failed"):
         return None
-    logged = await replay(services.hub.client, job_id, 0)
+    logged = [] if log_lost else await replay(services.hub.client, job_id, 0)
     owed = [e for e in logged if e.seq > after]
     if any(e.terminal for e in logged):
         return owed
@@ -282,9 +283,20 @@ async def events(
     after: int,
     ended: list[JobEvent] | None,
 ) -> AsyncIterator[dict[str, str]]:
+    async def settle(last: int, log_lost: bool) -> list[JobEvent] | None:
+        """After a Redis outage: did the job end meanwhile (its end maybe never logged)?"""
+        try:
+            return await ended_events(services, job_id, last, log_lost)
+        except ApiError:
+            return None  # Redis and the store know nothing of it (yet)
+
     services.metrics.sse_clients.inc()
     try:
-        source = _listed(ended) if ended is not None else follow(services.hub, job_id, after)
+        source = (
+            _listed(ended)
+            if ended is not None
+            else follow(services.hub, job_id, after, settle=settle)
+        )
         async for event in source:
             if event is None:
                 if await request.is_disconnected():
@@ -359,7 +371,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 store=await anyio.to_thread.run_sync(open_store, settings.store),
                 http=http,
                 scraper=Scraper(settings.scrape, http),
-                metrics=Metrics(),
+                metrics=Metrics(rq_redis),
             )
             app.state.services = services
             try:
@@ -490,10 +502,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
     async def metrics(services: ServicesDep) -> Response:
-        depth = await anyio.to_thread.run_sync(lambda: services.queue.count)
-        # Each observation is taken by exactly one gateway replica: Prometheus sums them.
-        taken = await services.redis.lpop(names.OBSERVATIONS, d.OBSERVATIONS_MAX)
-        services.metrics.absorb(taken if isinstance(taken, list) else [])
-        return services.metrics.render(depth)
+        """Read-only: every replica and every scrape sees the workers' same totals."""
+        return await anyio.to_thread.run_sync(lambda: services.metrics.render(services.queue.count))
 
     return app

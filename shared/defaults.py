@@ -60,7 +60,6 @@ FAILURE_TTL_S = 7 * 24 * 3600
 EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
-OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
 # A task whose factory call shows no progress (a token, a response) for this long fails; it
 # must cover waiting behind another summary at the factory plus the prompt's evaluation.
 TASK_IDLE_TIMEOUT_S = 360.0
@@ -71,3 +70,6 @@ STORE_WRITE_ATTEMPTS = 4  # a result's store write, tried again with backoff
 STORE_WRITE_MAX_WAIT_S = 5.0
 PENDING_STORE_TTL_S = 7 * 24 * 3600  # a result the store could not take waits in Redis
 PENDING_DRAIN_MAX = 100  # pending store writes a worker flushes at once
+EVENT_HUB_RECONNECT_MIN_S = 0.1  # first wait before the gateway subscribes again
+EVENT_HUB_RECONNECT_MAX_S = 5.0  # longest wait between attempts while Redis is down
+TIMING_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800)  # job/stage histograms

@@ -1,7 +1,10 @@
 """`python -m shared.healthcheck factory|gateway|worker`: a container's HEALTHCHECK.
 
-Exits 0 when the service in this container can serve, else 1 with the reason on stdout
-(Docker keeps it in `docker inspect`). Standard library only, except Redis for the worker.
+Exits 0 when the service in this container is healthy, else 1 with the reason on stdout
+(Docker keeps it in `docker inspect`). The factory is healthy when it is ready (its models are
+loaded: workers wait for that); the gateway when it is alive (`/healthz`), not when everything
+it depends on is ready: a factory still downloading its models must not make the gateway
+unhealthy (and restarted). Standard library only, except Redis for the worker.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from shared.settings import FactorySettings, GatewaySettings, WorkerSettings
 TIMEOUT_S = 4.0
 
 
-def http_ready(port: int) -> str | None:
-    """None when GET /readyz on this host answers 200, else why not."""
-    url = f"http://127.0.0.1:{port}/readyz"
+def http_ok(port: int, path: str) -> str | None:
+    """None when GET `path` on this host answers 200, else why not."""
+    url = f"http://127.0.0.1:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S):
             return None
@@ -47,9 +50,9 @@ def worker_registered(settings: WorkerSettings) -> str | None:
 
 def check(service: str) -> str | None:
     if service == "factory":
-        return http_ready(FactorySettings().port)
+        return http_ok(FactorySettings().port, "/readyz")
     if service == "gateway":
-        return http_ready(GatewaySettings().port)
+        return http_ok(GatewaySettings().port, "/healthz")
     if service == "worker":
         return worker_registered(WorkerSettings())
     return f"unknown service {service!r} (factory, gateway or worker)"

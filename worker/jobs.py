@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from shared import defaults as d
 from shared import redis_names as names
+from shared import timings
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
@@ -120,12 +120,16 @@ class JobRunner:
         self.events.publish(self.job.id, etype, data)
 
     def observe(self, kind: str, **fields: Any) -> None:
-        """Leave a timing for the gateway's /metrics (workers run in short-lived forks)."""
-        item = json.dumps({"kind": kind, **fields})
-        with self.job.connection.pipeline() as pipe:
-            pipe.lpush(names.OBSERVATIONS, item)
-            pipe.ltrim(names.OBSERVATIONS, 0, d.OBSERVATIONS_MAX - 1)
-            pipe.execute()
+        """Add a timing to the totals in Redis that every gateway's /metrics reads
+        (workers run in short-lived forks: nothing here can be scraped)."""
+        if kind == "stage":
+            timings.record(
+                self.job.connection, timings.STAGE_SECONDS, fields["stage"], fields["seconds"]
+            )
+        elif kind == "job":
+            timings.record(
+                self.job.connection, timings.JOB_SECONDS, fields["status"], fields["seconds"]
+            )
 
     def stage(self, stage: Stage) -> None:
         now = time.monotonic()
@@ -217,8 +221,8 @@ class JobRunner:
             progress=1.0,
             result=shown.model_dump(mode="json"),
         )
-        timings = {"factory_first_text_ms": self.first_text_ms}
-        done = {"status": "finished", "outcomes": shown.outcomes, "timings": timings}
+        waited = {"factory_first_text_ms": self.first_text_ms}
+        done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
         self.publish("done", done)
         if store_failure is None:  # the store answers: write what earlier jobs could not
             drain_pending(self.job.connection, self.store, self.settings)
