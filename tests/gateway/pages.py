@@ -113,8 +113,12 @@ def site(big_bytes: int) -> Starlette:
 
     async def long_title_html(_: Request) -> Response:
         title = " ".join(LONG_TITLE_WORDS).encode()
-        html = ARTICLE_HTML.replace(b"<h1>Springfield approves $20 million river bridge", b"<h1>" + title)
-        html = html.replace(b'content="Springfield approves $20 million river bridge"', b'content="' + title + b'"')
+        html = ARTICLE_HTML.replace(
+            b"<h1>Springfield approves $20 million river bridge", b"<h1>" + title
+        )
+        html = html.replace(
+            b'content="Springfield approves $20 million river bridge"', b'content="' + title + b'"'
+        )
         return Response(html, media_type="text/html; charset=utf-8")
 
     async def to_raw(request: Request) -> Response:
