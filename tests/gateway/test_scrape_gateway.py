@@ -7,7 +7,12 @@ worker runs, so accepted jobs stay queued.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from ipaddress import ip_network
 from pathlib import Path
@@ -17,16 +22,18 @@ import anyio
 import httpx
 import pytest
 import redis
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.app import create_app
+from gateway.serving import JsonErrorsH11Protocol, http_protocol
 from shared.settings import GatewaySettings, ScrapeSettings, StoreSettings
 from tests.gateway.pages import site
 from tests.redis_fixtures import RedisServer
-from tests.servers import serve
+from tests.servers import free_port, serve, wait_until
 
 pytestmark = pytest.mark.anyio
 DB = 14
@@ -196,3 +203,55 @@ async def test_legacy_endpoint_answers_an_over_long_url_with_json(
     body = r.json()
     assert body["error"] == "invalid_request" and "url" in body["detail"]
     assert body["fields"][0]["field"].endswith("url")
+
+
+@contextmanager
+def serve_with(app: Any, protocol: type[asyncio.Protocol]) -> Iterator[int]:
+    """`app` under uvicorn with the given HTTP protocol class, as `python -m gateway` runs it."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=protocol)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started or not thread.is_alive(), timeout=30)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send `request` as it is (no client-side checks); the answer's head and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def assert_json_400(head: bytes, body: bytes) -> None:
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"] == "invalid_http_request"
+
+
+def test_a_url_too_long_for_the_http_parser_is_answered_with_json() -> None:
+    """Regression: a URL past httptools' 64 KB limit got uvicorn's plain-text 400 (on every
+    route, the legacy endpoint's included), before the app could answer."""
+    app = Starlette(routes=[Route(LEGACY, lambda _: JSONResponse({}), methods=["POST"])])
+    target = f"{LEGACY}?url=https://news.example/{'a' * 70_000}"
+    with serve_with(app, http_protocol()) as port:
+        head, body = raw_request(port, f"POST {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert_json_400(head, body)
+
+
+@pytest.mark.parametrize("impl", ["auto", "h11"])
+def test_malformed_http_is_answered_with_json(impl: str) -> None:
+    protocol = http_protocol() if impl == "auto" else JsonErrorsH11Protocol
+    app = Starlette(routes=[Route(LEGACY, lambda _: JSONResponse({}), methods=["POST"])])
+    with serve_with(app, protocol) as port:
+        head, body = raw_request(port, b"POST /x HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
+    assert_json_400(head, body)
