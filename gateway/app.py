@@ -22,7 +22,8 @@ from sse_starlette import EventSourceResponse
 
 from gateway import access
 from gateway.metrics import Metrics
-from gateway.scrape import ScrapeError, Scraper
+from gateway.scrape import ScrapeError, Scraper, scraping_client
+from shared import defaults as d
 from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
 from shared.eventlog import EventHub, follow, replay
@@ -45,7 +46,7 @@ class Services:
     rq_redis: Redis
     queue: Queue
     store: ResultStore
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # readiness probes only: scraping has its own pool
     scraper: Scraper
     metrics: Metrics
 
@@ -89,27 +90,32 @@ async def limit_rate(request: Request, services: ServicesDep) -> None:
         )
 
 
-async def article_text(req: SubmitRequest, services: ServicesDep) -> tuple[str, str | None]:
-    """The text to work on and its title: scraped from the URL, or as given."""
+async def article_text(
+    req: SubmitRequest, services: ServicesDep, client: str
+) -> tuple[str, str | None]:
+    """The text to work on and its title: scraped from the URL for `client`, or as given.
+    Both are held to the same text limits."""
     settings = services.settings
+    text, title, what = req.text or "", None, "text"
     if req.url is not None:
         try:
-            article = await services.scraper.scrape(req.url)
+            article = await services.scraper.scrape(req.url, client)
         except ScrapeError as exc:
             services.metrics.scrape_refused.labels(exc.code).inc()
-            raise ApiError(422, exc.code, exc.detail) from exc
-        return article.text, article.title
-    assert req.text is not None
-    size = len(req.text.encode())
+            raise ApiError(exc.status, exc.code, exc.detail, retry_after=exc.retry_after) from exc
+        text, title, what = article.text, article.title, "the page's article text"
+    size = len(text.encode())
     if size > settings.max_text_bytes:
         limit = settings.max_text_bytes
-        raise ApiError(413, "text_too_large", f"text is {size} bytes; the limit is {limit}")
-    words = len(req.text.split())
+        if req.url is not None:
+            services.metrics.scrape_refused.labels("text_too_large").inc()
+        raise ApiError(413, "text_too_large", f"{what} is {size} bytes; the limit is {limit}")
+    words = len(text.split())
     if words < settings.min_words:
         raise ApiError(
-            422, "too_few_words", f"text has {words} words; at least {settings.min_words} needed"
+            422, "too_few_words", f"{what} has {words} words; at least {settings.min_words} needed"
         )
-    return req.text, None
+    return text, title
 
 
 def _urls(settings: GatewaySettings, job_id: str) -> dict[str, Any]:
@@ -122,8 +128,10 @@ def _urls(settings: GatewaySettings, job_id: str) -> dict[str, Any]:
     }
 
 
-async def submit(req: SubmitRequest, services: ServicesDep) -> tuple[int, SubmitResponse]:
-    text, title = await article_text(req, services)
+async def submit(
+    req: SubmitRequest, services: ServicesDep, client: str
+) -> tuple[int, SubmitResponse]:
+    text, title = await article_text(req, services, client)
     labels = list(req.labels) if req.labels else None
     key = content_key(text, req.style, list(req.tasks), {"labels": labels, "voice": req.voice})
     if not req.refresh:
@@ -351,9 +359,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rq_redis = Redis.from_url(settings.redis_url)
-        timeout = httpx.Timeout(
-            settings.scrape.read_timeout_s, connect=settings.scrape.connect_timeout_s
-        )
         # Blocking: a burst of readers waits for a free connection instead of failing.
         pool = aredis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
@@ -361,7 +366,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         events_redis = aredis.Redis(connection_pool=pool)
         hub = EventHub(events_redis)
         await hub.start()
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        probe_limits = httpx.Limits(max_connections=d.READY_PROBE_MAX_CONNECTIONS)
+        async with (
+            httpx.AsyncClient(timeout=d.READY_PROBE_TIMEOUT_S, limits=probe_limits) as http,
+            scraping_client(settings.scrape) as scraping,
+        ):
             services = Services(
                 settings=settings,
                 redis=events_redis,
@@ -370,7 +379,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 queue=Queue(names.QUEUE, connection=rq_redis),
                 store=await anyio.to_thread.run_sync(open_store, settings.store),
                 http=http,
-                scraper=Scraper(settings.scrape, http),
+                scraper=Scraper(settings.scrape, scraping),
                 metrics=Metrics(rq_redis),
             )
             app.state.services = services
@@ -402,10 +411,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     job_reads = [Depends(require_job_reader)]
 
     @app.post("/queue", response_model=SubmitResponse, status_code=202, dependencies=writes)
-    async def post_queue(req: SubmitRequest, services: ServicesDep) -> JSONResponse:
+    async def post_queue(
+        req: SubmitRequest, request: Request, services: ServicesDep
+    ) -> JSONResponse:
         """Submit a URL or text. 202 with the job's URLs; 200 with `cached: true` when the
         same content, style and tasks were already done (unless `refresh`)."""
-        code, body = await submit(req, services)
+        code, body = await submit(req, services, access.client_address(services.settings, request))
         return JSONResponse(body.model_dump(), code)
 
     @app.get("/queue/{job_id}", response_model=JobStatus, dependencies=job_reads)
@@ -465,7 +476,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ) -> Response:
         """The older client's one call: scrape, enqueue and stream the summary's events."""
         req = SubmitRequest(url=url, style=style, tasks=["summary"])
-        _, body = await submit(req, services)
+        _, body = await submit(req, services, access.client_address(services.settings, request))
         ended = await ended_events(services, body.job_id, 0)  # a cached result has ended
         return _event_stream(request, services, body.job_id, 0, ended)
 

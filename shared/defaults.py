@@ -51,6 +51,14 @@ SCRAPE_READ_TIMEOUT_S = 15.0
 SCRAPE_MAX_REDIRECTS = 5
 SCRAPE_MIN_WORDS = 50  # fewer extracted words is an error, not an empty summary
 SCRAPE_USER_AGENT = "SegmentoPulse/0.1 (+https://github.com/segmento-pulse)"
+SCRAPE_DEADLINE_S = 30.0  # one whole fetch: every hop, redirects and the body
+SCRAPE_MAX_CONCURRENT = 32  # scrapes at once per gateway process; also its HTTP pool size
+SCRAPE_MAX_CONCURRENT_PER_CLIENT = 4  # scrapes at once per client address
+SCRAPE_BUSY_RETRY_AFTER_S = 5  # Retry-After of the 429 beyond those bounds
+SCRAPE_INFLATE_PIECE_BYTES = 64 * 1024  # compressed pages are inflated this much at a time
+ARTICLE_TITLE_MAX_CHARS = 300  # a scraped title is cut at a word boundary before this
+READY_PROBE_TIMEOUT_S = 3.0  # /readyz's own small HTTP client, never the scraping pool
+READY_PROBE_MAX_CONNECTIONS = 4
 
 # --- jobs, events, Redis -------------------------------------------------------
 QUEUE_NAME = "pulse"

@@ -115,7 +115,10 @@ class ScrapeSettings(BaseSettings):
     max_redirects: int = Field(d.SCRAPE_MAX_REDIRECTS, ge=0, le=20)
     min_words: int = Field(d.SCRAPE_MIN_WORDS, ge=1)
     user_agent: str = d.SCRAPE_USER_AGENT
-    # Networks that may be fetched although they are private or loopback (tests, intranets).
+    deadline_s: float = Field(d.SCRAPE_DEADLINE_S, gt=0, le=600)
+    max_concurrent: int = Field(d.SCRAPE_MAX_CONCURRENT, ge=1, le=10_000)
+    max_concurrent_per_client: int = Field(d.SCRAPE_MAX_CONCURRENT_PER_CLIENT, ge=1)
+    # Networks that may be fetched although they are not global (tests, intranets).
     allowed_networks: list[IPv4Network | IPv6Network] = []
 
 
