@@ -30,7 +30,7 @@ from shared.eventlog import EventHub, follow, replay
 from shared.events import EventType, JobEvent
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
-from shared.jobstate import read_state, write_state
+from shared.jobstate import JobStates, is_terminal, read_state
 from shared.schemas import Style
 from shared.settings import GatewaySettings
 from shared.store import ResultStore, StoreError, content_key, open_store
@@ -148,7 +148,7 @@ async def submit(
         if running is not None:
             job_id = running.decode() if isinstance(running, bytes) else str(running)
             state = await job_state(services, job_id)
-            if state in ("queued", "started"):
+            if state is not None and not is_terminal(state):
                 return 202, SubmitResponse(
                     job_id=job_id, status=state, **_urls(services.settings, job_id)
                 )
@@ -173,21 +173,14 @@ async def submit(
             depth = services.queue.count
             if depth >= settings.max_queue_depth:
                 return depth
-            write_state(
-                services.rq_redis,
-                job_id,
-                settings.job_timeout_s + settings.failure_ttl_s,
-                "queued",
-                stage="queued",
-                progress=0.0,
-            )
+            JobStates(services.rq_redis, settings.jobs).queued(job_id)
             services.queue.enqueue(
                 "worker.jobs.run_job",
                 request.model_dump(mode="json"),
                 job_id=job_id,
-                job_timeout=settings.job_timeout_s,
-                result_ttl=settings.result_ttl_s,
-                failure_ttl=settings.failure_ttl_s,
+                job_timeout=settings.jobs.timeout_s,
+                result_ttl=settings.jobs.result_ttl_s,
+                failure_ttl=settings.jobs.failure_ttl_s,
                 on_failure=Callback("worker.jobs.on_failure"),
             )
         return None
@@ -200,7 +193,7 @@ async def submit(
             f"{refused_at} jobs are waiting; try again later",
             retry_after=settings.retry_after_s,
         )
-    await services.redis.set(names.content(key), job_id, ex=settings.job_timeout_s)
+    await services.redis.set(names.content(key), job_id, ex=settings.jobs.timeout_s)
     services.metrics.jobs_submitted.inc()
     return 202, SubmitResponse(job_id=job_id, status="queued", **_urls(services.settings, job_id))
 
@@ -261,7 +254,7 @@ async def ended_events(
         if not log_lost and await services.redis.exists(names.events_log(job_id)):
             return None  # events logged, but no status (yet): still live
         raise
-    if status.status not in ("finished", "failed"):
+    if not is_terminal(status.status):
         return None
     logged = [] if log_lost else await replay(services.hub.client, job_id, 0)
     owed = [e for e in logged if e.seq > after]

@@ -152,12 +152,25 @@ class StoreSettings(BaseSettings):
         return self
 
 
+class JobSettings(BaseSettings):
+    """How long a job may run and how long Redis keeps what it leaves: one policy for the
+    gateway and the worker (shared.jobstate). Env vars are prefixed `JOBS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBS_", env_file=".env", extra="ignore")
+
+    timeout_s: int = Field(d.JOB_TIMEOUT_S, ge=600)  # RQ's job timeout
+    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)  # a finished job's state (then the store)
+    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)  # a failed job's state
+    event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)  # a job's replayable events
+
+
 class WorkerSettings(BaseSettings):
     """Settings of the RQ worker. Env vars are prefixed `WORKER_`."""
 
     model_config = SettingsConfigDict(env_prefix="WORKER_", env_file=".env", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    jobs: JobSettings = Field(default_factory=JobSettings)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
     factory_token: OptionalSecret = None
     factory_connect_timeout_s: float = Field(5.0, gt=0, le=60)
@@ -169,9 +182,6 @@ class WorkerSettings(BaseSettings):
     store_retry_attempts: int = Field(d.STORE_WRITE_ATTEMPTS, ge=1, le=20)
     store_retry_max_wait_s: float = Field(d.STORE_WRITE_MAX_WAIT_S, gt=0, le=300)
     pending_store_ttl_s: int = Field(d.PENDING_STORE_TTL_S, ge=60)
-    event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
-    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
-    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
 
 
 class GatewaySettings(BaseSettings):
@@ -196,9 +206,7 @@ class GatewaySettings(BaseSettings):
     submissions_per_minute: int = Field(30, ge=1)
     max_queue_depth: int = Field(100, ge=1)
     retry_after_s: int = Field(10, ge=1)
-    job_timeout_s: int = Field(d.JOB_TIMEOUT_S, ge=600)
-    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
-    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
     sse_ping_s: int = Field(d.SSE_PING_S, ge=1)
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)

@@ -15,12 +15,11 @@ from rq.job import Job
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared import defaults as d
-from shared import redis_names as names
 from shared import timings
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
-from shared.jobstate import write_state
+from shared.jobstate import JobStates, is_terminal
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
 from shared.store import ResultStore, StoredResult, StoreError, open_store
@@ -136,13 +135,8 @@ class JobRunner:
         if self._stage is not None:
             self.observe("stage", stage=self._stage, seconds=now - self._stage_started)
         self._stage, self._stage_started = stage, now
-        write_state(
-            self.job.connection,
-            self.job.id,
-            self.settings.failure_ttl_s,
-            "started",
-            stage=stage,
-            progress=PROGRESS[stage],
+        JobStates(self.job.connection, self.settings.jobs).started(
+            self.job.id, stage, PROGRESS[stage]
         )
         self.publish("status", {"stage": stage, "progress": PROGRESS[stage]})
 
@@ -212,14 +206,8 @@ class JobRunner:
             shown = result.model_copy(update={"outcomes": {**outcomes, "store": store_failure}})
         self.stage("done")
         self.observe("job", status="finished", seconds=time.monotonic() - self._started)
-        write_state(
-            self.job.connection,
-            self.job.id,
-            self.settings.result_ttl_s,
-            "finished",
-            stage="done",
-            progress=1.0,
-            result=shown.model_dump(mode="json"),
+        JobStates(self.job.connection, self.settings.jobs).finished(
+            self.job.id, shown.model_dump(mode="json")
         )
         waited = {"factory_first_text_ms": self.first_text_ms}
         done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
@@ -278,7 +266,7 @@ def record_failure(
 ) -> None:
     """A failed job: `failed` with the reason in its state, a terminal `error` event, and a
     failed result in the store (best-effort: one try, else it waits in Redis)."""
-    write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
+    JobStates(job.connection, settings.jobs).failed(job.id, reason)
     events.publish(job.id, "error", {"error": code, "detail": detail})
     if request is None:
         return  # no request to file it under; the state and the event carry the reason
@@ -305,16 +293,16 @@ def record_failure(
 def record_lost(job: Job, reason: str) -> None:
     """The job's process died without saying why (killed, out of memory, worker gone):
     record the failure, unless the job already reported its own."""
-    if job.connection.hget(names.job_meta(job.id), "status") == b"failed":
-        return
     settings = WorkerSettings()
+    if is_terminal(JobStates(job.connection, settings.jobs).status(job.id)):
+        return
     store = StoreHandle()
     try:
         record_failure(
             job,
             JobRequest.model_validate(job.args[0]),
             store,
-            EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s),
+            EventPublisher(job.connection, ttl_s=settings.jobs.event_log_ttl_s),
             settings,
             code="JobLost",
             detail=reason,
@@ -350,15 +338,16 @@ def preload() -> None:
         store.close()
 
 
-def run_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason
-    after making it visible (state `failed`, an `error` event), whatever went wrong."""
+def run_job(payload: dict[str, Any]) -> None:
+    """RQ entry point. The result goes to the job's state and the store (RQ keeps no copy:
+    nothing would read it); raises (job failed) with a reason after making it visible
+    (state `failed`, an `error` event), whatever went wrong."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("run_job must run inside an RQ worker")
     settings = WorkerSettings()
     connection: redis.Redis = job.connection
-    events = EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
+    events = EventPublisher(connection, ttl_s=settings.jobs.event_log_ttl_s)
     store = StoreHandle()
     request: JobRequest | None = None
     factory: FactoryClient | None = None
@@ -367,7 +356,7 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
         request = JobRequest.model_validate(payload)
         factory = FactoryClient(settings)
         runner = JobRunner(job, request, factory, store, events, settings)
-        return runner.run().model_dump(mode="json")
+        runner.run()
     except BaseException as exc:
         try:
             if runner is not None:

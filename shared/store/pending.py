@@ -6,22 +6,14 @@ from __future__ import annotations
 import redis
 
 from shared import redis_names as names
+from shared.jobstate import replace_result
 from shared.store.base import ResultStore, StoredResult
-
-# The job's state hash still shows the result: replace it with what the store now holds
-# (no `store: failed` outcome), but never bring an expired state hash back.
-_REFRESH_STATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'result', ARGV[1])
-end
-"""
 
 
 class PendingWrites:
     def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.client = client
         self.ttl_s = ttl_s
-        self._refresh = client.register_script(_REFRESH_STATE)
 
     def keep(self, result: StoredResult, audio: bytes | None = None) -> None:
         key = names.pending_store_write(result.job_id)
@@ -51,7 +43,7 @@ class PendingWrites:
                 result = StoredResult.model_validate_json(kept[b"result"])
                 store.save(result, audio if isinstance(audio, bytes) else None)
                 if result.status == "finished":
-                    self._refresh(keys=[names.job_meta(job_id)], args=[result.model_dump_json()])
+                    replace_result(self.client, job_id, result.model_dump_json())
                 written += 1
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(key)

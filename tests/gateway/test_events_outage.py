@@ -22,8 +22,8 @@ import redis
 from gateway.app import create_app
 from shared import redis_names as names
 from shared.eventlog import EventPublisher
-from shared.jobstate import write_state
-from shared.settings import GatewaySettings, StoreSettings
+from shared.jobstate import JobStates
+from shared.settings import GatewaySettings, JobSettings, StoreSettings
 from shared.store import StoredResult, open_store
 from tests.redis_fixtures import RedisServer
 from tests.servers import serve, wait_until
@@ -93,8 +93,12 @@ class Reader:
         return [(seq, kind) for seq, kind, _ in self.events]
 
 
+def states(client: redis.Redis) -> JobStates:
+    return JobStates(client, JobSettings(_env_file=None))  # type: ignore[call-arg]
+
+
 def started(client: redis.Redis, job_id: str) -> None:
-    write_state(client, job_id, 3600, "started", stage="summarizing", progress=0.05)
+    states(client).started(job_id, "summarizing", 0.05)
 
 
 def subscribed(client: redis.Redis, job_id: str) -> bool:
@@ -150,7 +154,7 @@ async def test_a_job_whose_end_never_reached_the_log_ends_its_streams_after_the_
         pub.publish(job_id, "token", {"text": "all"})
         reader = Reader(base, job_id)
         await asyncio.wait_for(reader.has(2), 30)
-        write_state(sync, job_id, 3600, "failed", error="WorkerLost: during the outage")
+        states(sync).failed(job_id, "WorkerLost: during the outage")
 
         await asyncio.to_thread(server.restart)
 
@@ -214,7 +218,7 @@ async def test_last_event_id_past_the_end_ends_the_live_stream_when_the_job_ends
         reader = Reader(base, job_id, last_event_id=999)
         await wait_subscribed(sync, job_id)
         pub.publish(job_id, "token", {"text": "x"})
-        write_state(sync, job_id, 3600, "finished", stage="done", progress=1.0, result={})
+        states(sync).finished(job_id, {})
         pub.publish(job_id, "done", {"status": "finished"})
         assert await reader.ended() == []
         assert reader.status == 200

@@ -19,8 +19,8 @@ from rq.job import Job
 from shared import redis_names as names
 from shared.eventlog import EventPublisher
 from shared.jobs import JobRequest
-from shared.jobstate import write_state
-from shared.settings import WorkerSettings
+from shared.jobstate import JobStates
+from shared.settings import JobSettings, WorkerSettings
 from shared.store import StoredResult
 from shared.store.sqlite import SqliteStore
 from tests.redis_fixtures import RedisServer
@@ -89,7 +89,7 @@ def run(r: redis.Redis, body: dict[str, Any]) -> str:
     worker run everything queued."""
     queue = Queue(names.QUEUE, connection=r)
     job_id = uuid.uuid4().hex
-    write_state(r, job_id, 600, "queued", stage="queued", progress=0.0)
+    JobStates(r, JobSettings(_env_file=None)).queued(job_id)  # type: ignore[call-arg]
     queue.enqueue(
         "worker.jobs.run_job",
         body,

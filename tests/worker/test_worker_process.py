@@ -17,7 +17,8 @@ import redis
 from rq import Callback, Queue, Worker
 
 from shared import redis_names as names
-from shared.jobstate import write_state
+from shared.jobstate import JobStates
+from shared.settings import JobSettings
 from shared.store import StoredResult
 from tests.redis_fixtures import RedisServer
 from tests.servers import serve, wait_until
@@ -69,7 +70,7 @@ def worker(
 
 def submit(r: redis.Redis, tasks: list[str]) -> str:
     job_id = uuid.uuid4().hex
-    write_state(r, job_id, 600, "queued", stage="queued", progress=0.0)
+    JobStates(r, JobSettings(_env_file=None)).queued(job_id)  # type: ignore[call-arg]
     Queue(names.QUEUE, connection=r).enqueue(
         "worker.jobs.run_job",
         payload(tasks),
