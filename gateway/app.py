@@ -27,6 +27,7 @@ from shared import redis_names as names
 from shared.api import JobState, JobStatus, QueueOverview, SubmitRequest, SubmitResponse
 from shared.eventlog import EventHub, follow, replay
 from shared.events import EventType, JobEvent
+from shared.healthcheck import live_workers
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
 from shared.jobs import JobRequest
 from shared.jobstate import awrite_state, read_state
@@ -366,12 +367,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @app.get("/queue", response_model=QueueOverview)
     async def get_queue(services: ServicesDep) -> QueueOverview:
         def overview() -> QueueOverview:
-            from rq import Worker
-
             queue = services.queue
             return QueueOverview(
                 depth=queue.count,
-                workers=Worker.count(queue=queue),
+                workers=len(live_workers(queue.connection)),
                 started=queue.started_job_registry.count,
                 failed=queue.failed_job_registry.count,
                 recent=[
@@ -431,7 +430,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz(services: ServicesDep) -> JSONResponse:
-        """503 naming each dependency that does not answer: redis, factory, store."""
+        """503 naming each dependency that does not answer (redis, factory, store), or
+        `workers` when no worker is alive."""
         failing: dict[str, str] = {}
         try:
             await services.redis.ping()
@@ -447,6 +447,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await anyio.to_thread.run_sync(services.store.ping)
         except Exception as exc:
             failing["store"] = str(exc)
+        try:
+            if not await anyio.to_thread.run_sync(live_workers, services.rq_redis):
+                failing["workers"] = f"no live worker on queue {names.QUEUE!r}"
+        except Exception as exc:
+            failing.setdefault("redis", str(exc))
         if failing:
             return JSONResponse({"ready": False, "failing": failing}, 503)
         return JSONResponse({"ready": True})

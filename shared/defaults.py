@@ -61,3 +61,10 @@ EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
 OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
+
+# --- worker: liveness and Redis outages ------------------------------------------
+WORKER_HEARTBEAT_TTL_S = 30  # a worker that stops heart-beating counts as dead after this
+WORKER_REDIS_RETRY_S = 60.0  # a Redis command retries connection failures this long
+REDIS_BACKOFF_FIRST_S = 0.05  # first wait before trying Redis again; doubles
+REDIS_BACKOFF_MAX_S = 2.0
+REDIS_CONNECT_TIMEOUT_S = 5.0

@@ -164,6 +164,11 @@ class WorkerSettings(BaseSettings):
     event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
     result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
     failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
+    # A worker heart-beats every quarter of this; one silent this long counts as dead and
+    # its running job as lost.
+    heartbeat_ttl_s: int = Field(d.WORKER_HEARTBEAT_TTL_S, ge=4, le=600)
+    # How long a Redis command retries through an outage (a restart) before a job fails.
+    redis_retry_s: float = Field(d.WORKER_REDIS_RETRY_S, ge=0, le=3600)
 
 
 class GatewaySettings(BaseSettings):

@@ -22,6 +22,7 @@ from shared.settings import StoreSettings, WorkerSettings
 from shared.store import ResultStore, StoredResult, open_store
 from worker.factory_client import FactoryClient, FactoryError
 from worker.fields import StringFieldStream
+from worker.recovery import ResumingPublisher, job_ended
 
 PROGRESS: dict[Stage, float] = {
     "summarizing": 0.05,
@@ -201,18 +202,33 @@ def record_failure(
 
 
 def record_lost(job: Job, reason: str) -> None:
-    """The job's process died without saying why (killed, out of memory, worker gone):
-    record the failure, unless the job already reported its own."""
-    if job.connection.hget(names.job_meta(job.id), "status") == b"failed":
+    """The job's process died, or lost Redis, without recording how the job ended (killed,
+    out of memory, worker gone, Redis unreachable): record the failure, unless its outcome
+    is recorded already (in Redis, or only in the store when Redis was not told)."""
+    if job_ended(job.connection, job.id):
         return
     settings = WorkerSettings()
     store = open_store(StoreSettings())
+    events = EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s)
     try:
+        stored = None
+        with suppress(Exception):  # a store that is down cannot say; Redis is told anyway
+            stored = store.get(job.id)
+        # Number the end past anything the lost process may have published before Redis
+        # lost it (a restart without persistence): readers skip numbers they have seen.
+        job.connection.incrby(names.events_seq(job.id), d.EVENT_LOG_MAX_EVENTS)
+        if stored is not None:  # the store has the outcome and answers for the job
+            job.connection.delete(names.job_meta(job.id))
+            if stored.status == "finished":
+                events.publish(job.id, "done", {"status": "finished", "outcomes": stored.outcomes})
+            else:
+                events.publish(job.id, "error", {"error": "JobFailed", "detail": stored.error})
+            return
         record_failure(
             job,
             JobRequest.model_validate(job.args[0]),
             store,
-            EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s),
+            events,
             settings,
             code="JobLost",
             detail=reason,
@@ -250,7 +266,7 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     connection: redis.Redis = job.connection
     factory = FactoryClient(settings)
     store = open_store(StoreSettings())
-    events = EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
+    events = ResumingPublisher(connection, settings.failure_ttl_s, settings.event_log_ttl_s)
     runner = JobRunner(job, request, factory, store, events, settings)
     try:
         return runner.run().model_dump(mode="json")

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,27 +238,27 @@ def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mesh]:
         sqlite_path=tmp_path / "pulse.sqlite3",
         audio_dir=tmp_path / "audio",
     )
-    with serve(held_factory(pace)) as factory_url:
-        settings = GatewaySettings(
-            _env_file=None,  # type: ignore[call-arg]
-            redis_url=server.url,
-            factory_url=factory_url,
-            min_words=5,
-            submissions_per_minute=1000,
-            store=store,
-        )
-        with serve(create_app(settings)) as gateway_url:
-            m = Mesh(server, pace, gateway_url, factory_url, tmp_path)
-            try:
-                yield m
-            finally:
-                horses = [c for w in m.workers for c in children(w.pid)]
-                for proc in m.workers:
-                    stop(proc)
-                for pid in horses:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                print(m.logs())  # shown when the test failed
-                server.stop()
+    try:
+        with serve(held_factory(pace)) as factory_url:
+            settings = GatewaySettings(
+                _env_file=None,  # type: ignore[call-arg]
+                redis_url=server.url,
+                factory_url=factory_url,
+                min_words=5,
+                submissions_per_minute=1000,
+                store=store,
+            )
+            with serve(create_app(settings)) as gateway_url:
+                m = Mesh(server, pace, gateway_url, factory_url, tmp_path)
+                try:
+                    yield m
+                finally:
+                    horses = [c for w in m.workers for c in children(w.pid)]
+                    for proc in m.workers:
+                        stop(proc)
+                    for pid in horses:
+                        with suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    print(m.logs())  # shown when the test failed
+    finally:
+        server.stop()
