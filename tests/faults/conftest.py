@@ -80,6 +80,12 @@ def held_factory(pace: Pace) -> Starlette:
                 "truncated": False,
                 "max_tokens": 768,
                 "finish_reason": "stop",
+                "timings": {
+                    "queue_ms": 0.0,
+                    "time_to_first_token_ms": 1.0,
+                    "generation_ms": 1.0,
+                    "tokens_per_second": 1.0,
+                },
             }
             yield f"event: done\ndata: {json.dumps(done)}\n\n"
 
