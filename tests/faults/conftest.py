@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -169,11 +170,15 @@ class Mesh:
         return {"http": r.status_code, **r.json()}
 
     def ended(self, job_id: str, timeout: float) -> dict[str, Any]:
-        def over() -> dict[str, Any] | None:
+        """The job's status once finished or failed; fails with the last one seen."""
+        deadline = time.monotonic() + timeout
+        while True:
             status = self.status(job_id)
-            return status if status.get("status") in ("finished", "failed") else None
-
-        return dict(wait_until(over, timeout=timeout, interval=0.2))
+            if status.get("status") in ("finished", "failed"):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} not over within {timeout}s: {status}")
+            time.sleep(0.2)
 
     def events(self, job_id: str, after: int = 0) -> list[JobEvent]:
         """What a reader resuming with `Last-Event-ID: after` is owed (the replay log)."""
@@ -203,7 +208,7 @@ class Mesh:
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
+            f"--- {p.name}\n{p.read_text(errors='replace')[-8000:]}"
             for p in sorted(self.tmp.glob("worker-*.log"))
         )
 
