@@ -81,3 +81,10 @@ PENDING_DRAIN_MAX = 100  # pending store writes a worker flushes at once
 EVENT_HUB_RECONNECT_MIN_S = 0.1  # first wait before the gateway subscribes again
 EVENT_HUB_RECONNECT_MAX_S = 5.0  # longest wait between attempts while Redis is down
 TIMING_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800)  # job/stage histograms
+
+# --- worker: liveness and Redis outages ------------------------------------------
+WORKER_HEARTBEAT_TTL_S = 30  # a worker that stops heart-beating counts as dead after this
+WORKER_REDIS_RETRY_S = 60.0  # a Redis command retries connection failures this long
+REDIS_BACKOFF_FIRST_S = 0.05  # first wait before trying Redis again; doubles
+REDIS_BACKOFF_MAX_S = 2.0
+REDIS_CONNECT_TIMEOUT_S = 5.0

@@ -13,8 +13,12 @@ import socket
 import sys
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING
 
 from shared.settings import FactorySettings, GatewaySettings, WorkerSettings
+
+if TYPE_CHECKING:
+    import redis
 
 TIMEOUT_S = 4.0
 
@@ -31,8 +35,24 @@ def http_ok(port: int, path: str) -> str | None:
         return f"{url}: {exc}"
 
 
+def live_workers(connection: redis.Redis) -> list[str]:
+    """Keys of the workers registered on the Pulse queue whose heartbeat has not expired
+    (a worker's key lives `WORKER_HEARTBEAT_TTL_S` past its last heartbeat)."""
+    from rq.worker_registration import WORKERS_BY_QUEUE_KEY
+
+    from shared import redis_names as names
+
+    members = connection.smembers(WORKERS_BY_QUEUE_KEY % names.QUEUE)
+    keys = sorted(k.decode() if isinstance(k, bytes) else k for k in members)
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        alive = pipe.execute() if keys else []
+    return [key for key, exists in zip(keys, alive, strict=True) if exists]
+
+
 def worker_registered(settings: WorkerSettings) -> str | None:
-    """None when a worker of this host is registered in Redis (RQ expires dead ones)."""
+    """None when a live worker of this host is registered in Redis."""
     import redis
     from rq import Worker
 
@@ -41,7 +61,7 @@ def worker_registered(settings: WorkerSettings) -> str | None:
     connection = redis.Redis.from_url(settings.redis_url, socket_timeout=TIMEOUT_S)
     host = socket.gethostname()
     try:
-        workers = Worker.all(connection=connection)
+        workers = Worker.all(connection=connection)  # only those whose heartbeat lives
     except redis.RedisError as exc:
         return f"redis: {exc}"
     mine = [w for w in workers if w.hostname == host and names.QUEUE in w.queue_names()]

@@ -79,6 +79,10 @@ class JobStates:
     def failed(self, job_id: str, reason: str) -> None:
         self._write(job_id, "failed", error=reason)
 
+    def forget(self, job_id: str) -> None:
+        """Drop the state: the store's record answers for the job from now on."""
+        self.client.delete(names.job_meta(job_id))
+
     def read(self, job_id: str) -> dict[str, Any] | None:
         return _decode(self.client.hgetall(names.job_meta(job_id)))
 

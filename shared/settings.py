@@ -182,6 +182,11 @@ class WorkerSettings(BaseSettings):
     store_retry_attempts: int = Field(d.STORE_WRITE_ATTEMPTS, ge=1, le=20)
     store_retry_max_wait_s: float = Field(d.STORE_WRITE_MAX_WAIT_S, gt=0, le=300)
     pending_store_ttl_s: int = Field(d.PENDING_STORE_TTL_S, ge=60)
+    # A worker heart-beats every quarter of this; one silent this long counts as dead and
+    # its running job as lost.
+    heartbeat_ttl_s: int = Field(d.WORKER_HEARTBEAT_TTL_S, ge=4, le=600)
+    # How long a Redis command retries through an outage (a restart) before a job fails.
+    redis_retry_s: float = Field(d.WORKER_REDIS_RETRY_S, ge=0, le=3600)
 
 
 class GatewaySettings(BaseSettings):

@@ -15,17 +15,19 @@ from rq.job import Job
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared import defaults as d
+from shared import redis_names as names
 from shared import timings
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
-from shared.jobstate import JobStates, is_terminal
+from shared.jobstate import JobStates
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
 from shared.store import ResultStore, StoredResult, StoreError, open_store
 from shared.store.pending import PendingWrites
 from worker.factory_client import FactoryClient, FactoryError
 from worker.fields import StringFieldStream
+from worker.recovery import ResumingPublisher, job_ended
 
 log = logging.getLogger(__name__)
 
@@ -291,18 +293,33 @@ def record_failure(
 
 
 def record_lost(job: Job, reason: str) -> None:
-    """The job's process died without saying why (killed, out of memory, worker gone):
-    record the failure, unless the job already reported its own."""
-    settings = WorkerSettings()
-    if is_terminal(JobStates(job.connection, settings.jobs).status(job.id)):
+    """The job's process died, or lost Redis, without recording how the job ended (killed,
+    out of memory, worker gone, Redis unreachable): record the failure, unless its outcome
+    is recorded already (in Redis, or only in the store when Redis was not told)."""
+    if job_ended(job.connection, job.id):
         return
+    settings = WorkerSettings()
     store = StoreHandle()
+    events = EventPublisher(job.connection, ttl_s=settings.jobs.event_log_ttl_s)
     try:
+        stored = None
+        with suppress(Exception):  # a store that is down cannot say; Redis is told anyway
+            stored = store.get().get(job.id)
+        # Number the end past anything the lost process may have published before Redis
+        # lost it (a restart without persistence): readers skip numbers they have seen.
+        job.connection.incrby(names.events_seq(job.id), d.EVENT_LOG_MAX_EVENTS)
+        if stored is not None:  # the store has the outcome and answers for the job
+            JobStates(job.connection, settings.jobs).forget(job.id)
+            if stored.status == "finished":
+                events.publish(job.id, "done", {"status": "finished", "outcomes": stored.outcomes})
+            else:
+                events.publish(job.id, "error", {"error": "JobFailed", "detail": stored.error})
+            return
         record_failure(
             job,
             JobRequest.model_validate(job.args[0]),
             store,
-            EventPublisher(job.connection, ttl_s=settings.jobs.event_log_ttl_s),
+            events,
             settings,
             code="JobLost",
             detail=reason,
@@ -347,7 +364,7 @@ def run_job(payload: dict[str, Any]) -> None:
         raise RuntimeError("run_job must run inside an RQ worker")
     settings = WorkerSettings()
     connection: redis.Redis = job.connection
-    events = EventPublisher(connection, ttl_s=settings.jobs.event_log_ttl_s)
+    events = ResumingPublisher(connection, settings.jobs)
     store = StoreHandle()
     request: JobRequest | None = None
     factory: FactoryClient | None = None

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from gateway.services import ServicesDep, require_metrics_reader
+from shared import redis_names as names
+from shared.healthcheck import live_workers
 
 router = APIRouter()
 
@@ -25,7 +27,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """503 naming each dependency that does not answer: redis, factory, store."""
+    """503 naming each dependency that does not answer (redis, factory, store), or
+    `workers` when no worker is alive."""
     failing: dict[str, str] = {}
     try:
         await services.redis.ping()
@@ -41,6 +44,11 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         await anyio.to_thread.run_sync(services.store.ping)
     except Exception as exc:
         failing["store"] = str(exc)
+    try:
+        if not await anyio.to_thread.run_sync(live_workers, services.rq_redis):
+            failing["workers"] = f"no live worker on queue {names.QUEUE!r}"
+    except Exception as exc:
+        failing.setdefault("redis", str(exc))
     if failing:
         return JSONResponse({"ready": False, "failing": failing}, 503)
     return JSONResponse({"ready": True})

@@ -15,6 +15,7 @@ from gateway.stream import ended_events, event_stream
 from gateway.submission import submit
 from shared import redis_names as names
 from shared.api import JobStatus, QueueOverview, SubmitRequest, SubmitResponse
+from shared.healthcheck import live_workers
 from shared.http_errors import ApiError
 
 router = APIRouter()
@@ -38,12 +39,10 @@ async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
 @router.get("/queue", response_model=QueueOverview, dependencies=[Depends(require_api_key)])
 async def get_queue(services: ServicesDep) -> QueueOverview:
     def overview() -> QueueOverview:
-        from rq import Worker
-
         queue = services.queue
         return QueueOverview(
             depth=queue.count,
-            workers=Worker.count(queue=queue),
+            workers=len(live_workers(queue.connection)),
             started=queue.started_job_registry.count,
             failed=queue.failed_job_registry.count,
             recent=[

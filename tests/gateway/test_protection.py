@@ -110,7 +110,7 @@ def test_body_and_text_limits(gateway: httpx.Client) -> None:
 def test_readiness_names_the_failing_dependency(gateway: httpx.Client) -> None:
     r = gateway.get("/readyz")
     assert r.status_code == 503
-    assert set(r.json()["failing"]) == {"factory"}
+    assert set(r.json()["failing"]) == {"factory", "workers"}  # no factory, no worker
     assert gateway.get("/health").json() == {"status": "ok"}
 
 

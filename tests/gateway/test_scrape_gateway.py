@@ -124,7 +124,9 @@ async def test_dripping_pages_do_not_stop_other_scrapes_or_readiness(
                 await anyio.sleep(2.0)  # the drips the gateway took are holding on
                 normal = await someone.post(QUEUE, json={"url": f"{site_url}/article"})
                 ready = await someone.get("/readyz")
-                assert (normal.status_code, ready.status_code) == (202, 200), (
+                # Redis, the factory and the store answer; no worker runs in this test.
+                failing = ready.json().get("failing", {})
+                assert normal.status_code == 202 and set(failing) <= {"workers"}, (
                     normal.text,
                     ready.text,
                 )
