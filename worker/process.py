@@ -24,7 +24,7 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential
 from shared import defaults as d
 from shared import redis_names as names
 from shared.settings import WorkerSettings
-from worker.jobs import on_horse_killed, record_lost
+from worker.jobs import StoreHandle, drain_pending, on_horse_killed, record_lost
 from worker.recovery import job_ended, reap_lost_jobs
 
 log = logging.getLogger("pulse.worker")
@@ -65,8 +65,9 @@ def until_redis_answers() -> Retrying:
 class PulseWorker(Worker):
     """RQ's worker with a short heartbeat (`heartbeat_ttl_s`, not RQ's TTL + 60 s) that
     registers the worker again when Redis lost it; each heartbeat also sweeps for jobs lost
-    with their worker; after each job, an outcome its horse could not record (Redis was
-    unreachable) is recorded once Redis answers."""
+    with their worker and writes results that waited for the store; after each job, an
+    outcome its horse could not record (Redis was unreachable) is recorded once Redis
+    answers."""
 
     def __init__(self, queue: Queue, settings: WorkerSettings) -> None:
         super().__init__(
@@ -77,6 +78,7 @@ class PulseWorker(Worker):
             work_horse_killed_handler=on_horse_killed,
         )
         self.max_connection_wait_time = d.REDIS_BACKOFF_MAX_S
+        self.settings = settings
         self.stopping = False
         self._swept = 0.0
         self._lost_redis = False
@@ -111,10 +113,21 @@ class PulseWorker(Worker):
                 self._swept = now
                 queue = self.queues[0]
                 reap_lost_jobs(self.connection, queue, self.name, self.worker_ttl, record_lost)
+                if self.connection.scard(names.PENDING_STORE_WRITES):
+                    self._write_pending()
         except StopRequested:
             raise
         except Exception:
             log.exception("worker %s: the sweep for lost jobs failed", self.name)
+
+    def _write_pending(self) -> None:
+        """Results the store could not take wait in Redis: an idle worker writes them once
+        the store answers (jobs that store theirs also do)."""
+        store = StoreHandle()
+        try:
+            drain_pending(self.connection, store, self.settings)
+        finally:
+            store.close()
 
     def _ensure_registered(self) -> None:
         """Register again when Redis forgot this worker: restarted empty (no persistence), or

@@ -51,6 +51,7 @@ def worker(
             "WORKER_FACTORY_URL": factory_url,
             "WORKER_STORE_RETRY_ATTEMPTS": "2",
             "WORKER_STORE_RETRY_MAX_WAIT_S": "0.1",
+            "WORKER_HEARTBEAT_TTL_S": "8",  # sweeps every 2 s
             "STORE_BACKEND": "postgres",
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{pg_db}",
         }
@@ -122,3 +123,22 @@ def test_with_the_database_refusing_jobs_end_visibly_and_results_are_written_lat
     assert stored[failed].status == "failed" and "422" in (stored[failed].error or "")
     assert stored[finished].status == "finished" and stored[finished].has_audio
     assert mp3 is not None and bytes(mp3[0]).startswith(b"ID3")
+
+
+def test_an_idle_worker_writes_the_results_that_waited_for_the_store(
+    r: redis.Redis, worker: Script, pg_db: str
+) -> None:
+    """With no further job to trigger it, a result kept in Redis while the database was down
+    reaches the database once it is back."""
+    refuse_connections(pg_db, True)
+    try:
+        finished = submit(r, ["summary"])
+        assert ended(r, finished)["status"] == "finished"
+        assert pending(r) == {finished}
+    finally:
+        refuse_connections(pg_db, False)
+    wait_until(lambda: not pending(r), timeout=60)
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{pg_db}") as conn:
+        row = conn.execute("select 1 from pulse_results where job_id = %s", (finished,)).fetchone()
+    assert row is not None
+    assert "store" not in state(r, finished)["result"]["outcomes"]  # type: ignore[index]
