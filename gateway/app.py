@@ -420,15 +420,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ended = await ended_events(services, body.job_id, 0)  # a cached result has ended
         return _event_stream(request, services, body.job_id, 0, ended)
 
+    @app.head("/health", include_in_schema=False)  # uptime monitors send HEAD
     @app.get("/health")
     async def health() -> dict[str, str]:
         """Cheap and always fast, for uptime pings: touches nothing."""
         return {"status": "ok"}
 
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
+    @app.head("/readyz", include_in_schema=False)
     @app.get("/readyz")
     async def readyz(services: ServicesDep) -> JSONResponse:
         """503 naming each dependency that does not answer: redis, factory, store."""
