@@ -37,17 +37,20 @@ def health(models: Models) -> FactoryHealth:
     )
 
 
+@router.head("/health", include_in_schema=False)  # uptime monitors send HEAD
 @router.get("/health", response_model=FactoryHealth)
 def get_health(models: ModelsDep) -> FactoryHealth:
     """Answers at once, also while models load: `loading`, `healthy` or `degraded`."""
     return health(models)
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz")
 def liveness() -> dict[str, str]:
     return {"status": "alive"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get("/readyz")
 def readiness(models: ModelsDep, settings: SettingsDep) -> JSONResponse:
     """503 until every required model is loaded (and for good if one failed)."""
