@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import suppress
 
@@ -13,7 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.generation import LiveGeneration
-from shared.http_errors import ApiError
+from shared.http_errors import ApiError, request_id
 from shared.schemas import (
     GeneratedSummary,
     StructuredSummary,
@@ -23,6 +24,7 @@ from shared.schemas import (
     read_time_minutes,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(require_token)])
 
 
@@ -49,7 +51,7 @@ async def summarize(
     )
     if req.stream:
         return EventSourceResponse(
-            _sse(req, live, summarizer.name),
+            _sse(req, live, summarizer.name, request_id(request)),
             ping=15,
             headers={"X-Accel-Buffering": "no"},
         )
@@ -117,7 +119,7 @@ async def _stop_on_disconnect(request: Request, live: LiveGeneration) -> None:
 
 
 async def _sse(
-    req: SummarizeRequest, live: LiveGeneration, model: str
+    req: SummarizeRequest, live: LiveGeneration, model: str, rid: str
 ) -> AsyncIterator[dict[str, str]]:
     seq = 0
     try:
@@ -129,8 +131,13 @@ async def _sse(
     except ApiError as exc:
         body = {"error": exc.code, "detail": exc.detail}
         yield {"event": "error", "id": str(seq + 1), "data": json.dumps(body)}
-    except Exception as exc:
-        body = {"error": "generation_failed", "detail": f"{type(exc).__name__}: {exc}"}
+    except Exception:
+        log.exception("request id %s: the streamed generation failed", rid)
+        body = {
+            "error": "generation_failed",
+            "detail": f"the generation failed; quote request id {rid}",
+            "request_id": rid,
+        }
         yield {"event": "error", "id": str(seq + 1), "data": json.dumps(body)}
     finally:
         live.stop.set()  # the client left, or we are done: either way free the model
