@@ -14,17 +14,20 @@ from shared.healthcheck import live_workers
 router = APIRouter()
 
 
+@router.head("/health", include_in_schema=False)  # uptime monitors send HEAD
 @router.get("/health")
 async def health() -> dict[str, str]:
     """Cheap and always fast, for uptime pings: touches nothing."""
     return {"status": "ok"}
 
 
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
     """503 naming each dependency that does not answer (redis, factory, store), or
