@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from gateway import access
 from gateway.routes.queue import WRITES
@@ -25,7 +27,10 @@ async def legacy_stream(
     style: Style = "skimmer",
 ) -> Response:
     """The older client's one call: scrape, enqueue and stream the summary's events."""
-    req = SubmitRequest(url=url, style=style, tasks=["summary"])
+    try:
+        req = SubmitRequest(url=url, style=style, tasks=["summary"])
+    except ValidationError as exc:  # the same 422 as a bad body: fields named, no 500
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
     _, body = await submit(req, services, access.client_address(services.settings, request))
     ended = await ended_events(services, body.job_id, 0)  # a cached result has ended
     return event_stream(request, services, body.job_id, 0, ended)
