@@ -61,3 +61,7 @@ EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
 OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
+
+# --- factory: sentences, embeddings, highlights ----------------------------------
+SENTENCE_MAX_WORDS = 80  # a longer run without a boundary is cut into windows of this many words
+SENTENCES_WRAP_MAX_CHARS = 120  # lines at most this wide, all alike, are a hard-wrapped paragraph
