@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
 from factory.generation import LiveGeneration
+from factory.highlights_api import router as highlights_router
 from factory.models import Models
 from factory.tts import TtsError
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
@@ -245,6 +246,8 @@ def create_app(settings: FactorySettings | None = None) -> FastAPI:
             chunks=out.chunks,  # type: ignore[attr-defined]
             unsupported_labels=out.unsupported_labels,  # type: ignore[attr-defined]
         )
+
+    app.include_router(highlights_router, dependencies=guarded)
 
     @app.post(
         "/audio",

@@ -113,7 +113,7 @@ def _refine(line: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     for a, b in spans:
         for m in _QUOTED_END.finditer(line, a, b):
             nxt = line[m.end() : b].lstrip()
-            if nxt.lstrip("\"“‘«")[:1].isupper():
+            if nxt.lstrip('"“‘«')[:1].isupper():
                 out.append((a, m.end()))
                 a = b - len(nxt)
         out.append((a, b))

@@ -65,3 +65,16 @@ OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
 # --- factory: sentences, embeddings, highlights ----------------------------------
 SENTENCE_MAX_WORDS = 80  # a longer run without a boundary is cut into windows of this many words
 SENTENCES_WRAP_MAX_CHARS = 120  # lines at most this wide, all alike, are a hard-wrapped paragraph
+EMBEDDING_PRODUCTION_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDING_MAX_TOKENS = 256  # the model's own max_seq_length; longer sentences are truncated
+EMBEDDING_BATCH_SIZE = 32
+EMBEDDING_MAX_WAITING = 8
+HIGHLIGHTS_DEFAULT_K = 5
+HIGHLIGHTS_MAX_K = 20
+HIGHLIGHTS_MAX_SENTENCES = 300  # sentences ranked at most (the first ones); bounds the time
+HIGHLIGHTS_MAX_CHARS = 60_000  # characters of text split into sentences at most (~10k words)
+HIGHLIGHT_MIN_WORDS = 4  # shorter sentences (headings, "Key facts:") are not offered as highlights
+HIGHLIGHTS_MIN_WORD_SHARE = 0.5  # below this share of letters/digits, the text is not text
+HIGHLIGHTS_POSITION_WEIGHT = 0.3  # score = (1 - w) * centrality + w * position prior
+HIGHLIGHTS_POSITION_HALF_LIFE_SENTENCES = 5.0  # the prior halves every this many sentences
+HIGHLIGHTS_DUPLICATE_SIMILARITY = 0.92  # a candidate this close to a chosen one is skipped
