@@ -14,7 +14,9 @@ import pytest
 from factory import offline
 from factory.app import create_app
 from factory.embeddings import OnnxEmbedder, TorchEmbedder, load_embedder
+from factory.highlights import Ranking, highlight_indices
 from factory.hub import ModelFetchError
+from factory.sentences import split_sentences
 from shared import defaults as d
 from shared.settings import FactorySettings
 from tests.factory.conftest import factory_settings, wait_all_loaded
@@ -74,16 +76,21 @@ def test_k_defaults_to_five_and_more_than_there_are_gives_them_all(
     )
 
 
-def test_the_central_sentence_outranks_an_off_topic_one(client: httpx.Client) -> None:
+def test_without_the_position_prior_the_off_topic_sentence_ranks_last() -> None:
     text = (
         "The city council approved a new bridge over the river on Tuesday. "
         "The bridge will cost twenty million dollars and open in 2027. "
-        "Council members said the river bridge would cut commuting times. "
         "My cat likes to sleep on the warm windowsill in the afternoon. "
+        "Council members said the river bridge would cut commuting times. "
         "Engineers will start building the bridge's foundations in March."
     )
-    found = client.post("/highlights", json={"text": text, "k": 5}).json()["highlights"]
-    assert found[-1]["text"].startswith("My cat")
+    settings = FactorySettings(_env_file=None, embedding_model=str(offline.minilm_dir()))  # type: ignore[call-arg]
+    embedder = load_embedder(settings)
+    sentences = split_sentences(text)
+    best = highlight_indices(sentences, embedder.embed, 5, Ranking(position_weight=0.0))
+    assert sentences[best[-1][0]].text.startswith("My cat")
+    with_prior = highlight_indices(sentences, embedder.embed, 5)
+    assert with_prior[0][0] == 0  # the lead sentence, on-topic, comes first
 
 
 def test_bad_input_empty_text_is_422(client: httpx.Client) -> None:
