@@ -35,7 +35,7 @@ def _pysbd() -> Segmenter:
     import pysbd
 
     segmenter = pysbd.Segmenter(language="en", clean=False)
-    return segmenter.segment  # type: ignore[no-any-return]
+    return segmenter.segment
 
 
 def pysbd_segment(text: str) -> list[str]:

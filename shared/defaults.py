@@ -75,6 +75,6 @@ HIGHLIGHTS_MAX_SENTENCES = 300  # sentences ranked at most (the first ones); bou
 HIGHLIGHTS_MAX_CHARS = 60_000  # characters of text split into sentences at most (~10k words)
 HIGHLIGHT_MIN_WORDS = 4  # shorter sentences (headings, "Key facts:") are not offered as highlights
 HIGHLIGHTS_MIN_WORD_SHARE = 0.5  # below this share of letters/digits, the text is not text
-HIGHLIGHTS_POSITION_WEIGHT = 0.9  # score = (1 - w) * centrality + w * position prior (bench/RESULTS.md)
+HIGHLIGHTS_POSITION_WEIGHT = 0.9  # score = (1 - w) * centrality + w * position prior; see bench
 HIGHLIGHTS_POSITION_HALF_LIFE_SENTENCES = 5.0  # the prior halves every this many sentences
 HIGHLIGHTS_DUPLICATE_SIMILARITY = 0.92  # a candidate this close to a chosen one is skipped
