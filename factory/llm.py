@@ -14,7 +14,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from factory import prompts
-from factory.hub import ModelFetchError
+from factory.hub import ModelFetchError, ModelLoadError
 from factory.sampling import (
     CompiledGrammar,
     FinishReason,
@@ -77,7 +77,7 @@ def load_llama(settings: FactorySettings) -> Llama:
     if settings.llm_model_path is not None:
         path = Path(settings.llm_model_path)
         if not path.is_file():
-            raise FileNotFoundError(f"LLM model file not found: {path}")
+            raise ModelLoadError(f"LLM model file not found: {path}")
         return Llama(model_path=str(path), **common)
     source = f"{settings.llm_repo_id}/{settings.llm_filename}"
     log.info("fetching %s from the model hub (cached after the first start)", source)
@@ -98,7 +98,7 @@ class Summarizer:
         self.n_ctx = llama.n_ctx()
         template = llama.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ValueError(f"{name} carries no chat template in its GGUF metadata")
+            raise ModelLoadError(f"{name} carries no chat template in its GGUF metadata")
         self._formatter = Jinja2ChatFormatter(
             template=template,
             eos_token=self._token_text(llama.token_eos()),

@@ -10,10 +10,10 @@ from typing import Generic, TypeVar
 
 from factory.embeddings import Embedder, load_embedder
 from factory.gate import ModelGate
-from factory.hub import ModelFetchError
+from factory.hub import ModelFetchError, ModelLoadError
 from factory.llm import Generation, Summarizer
 from factory.ner import Extractor, load_extractor
-from factory.tts import Narrator
+from factory.tts import Narrator, TtsError
 from shared import defaults as d
 from shared.http_errors import ApiError
 from shared.schemas import ModelState, ModelStatus
@@ -21,6 +21,13 @@ from shared.settings import FactorySettings, ModelName
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+def _reason(exc: Exception) -> str:
+    """Why a model failed to load, fit to show: our own words, or only the exception's type."""
+    if isinstance(exc, ModelLoadError | TtsError):
+        return str(exc)
+    return f"{type(exc).__name__} (the factory's log has the details)"
 
 
 class ModelSlot(Generic[T]):
@@ -46,14 +53,13 @@ class ModelSlot(Generic[T]):
             self.state = "ready"
             self.fetch_failed = False
         except Exception as exc:  # any loader failure is reported, never raised
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = _reason(exc)
             self.state = "failed"
             self.fetch_failed = isinstance(exc, ModelFetchError)
+            log.error("the %s model failed to load (see /health)", self.key, exc_info=exc)
         self.load_seconds = round(time.perf_counter() - started, 3)
         if self.state == "ready":
             log.info("the %s model is ready (%.1f s)", self.key, self.load_seconds)
-        else:
-            log.error("the %s model failed to load: %s (see /health)", self.key, self.error)
 
     def get(self) -> T:
         if self.state == "ready" and self.value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 import subprocess
 import threading
@@ -19,9 +20,11 @@ import numpy as np
 from shared import defaults as d
 from shared.settings import FactorySettings
 
+log = logging.getLogger(__name__)
+
 
 class TtsError(Exception):
-    """An engine could not produce audio."""
+    """An engine could not produce audio; the message is ours, safe to show a client."""
 
 
 @dataclass
@@ -72,7 +75,8 @@ class EdgeEngine:
         except TimeoutError as exc:
             raise TtsError(f"edge-tts timed out after {self.timeout_s:g}s") from exc
         except Exception as exc:  # network errors, 403, NoAudioReceived ...
-            raise TtsError(f"edge-tts failed: {type(exc).__name__}: {exc}") from exc
+            log.warning("edge-tts failed: %s: %s", type(exc).__name__, exc)
+            raise TtsError(f"edge-tts failed ({type(exc).__name__})") from exc
         if not audio:
             raise TtsError("edge-tts returned no audio")
         return bytes(audio)
@@ -136,7 +140,8 @@ class EspeakEngine:
         cmd = [self.binary, "--stdout", "-s", str(words_per_min), "-a", str(amplitude)]
         done = subprocess.run(cmd, input=text.encode(), capture_output=True, timeout=300)
         if done.returncode != 0 or not done.stdout:
-            raise TtsError(f"espeak-ng failed: {done.stderr.decode(errors='replace')[:200]}")
+            log.warning("espeak-ng failed: %s", done.stderr.decode(errors="replace")[:500])
+            raise TtsError(f"espeak-ng failed (exit status {done.returncode})")
         with wave.open(io.BytesIO(done.stdout)) as wav:
             pcm = wav.readframes(wav.getnframes())
             return encode_mp3(pcm, wav.getframerate(), wav.getnchannels())
@@ -172,7 +177,8 @@ class Narrator:
                 elif name == "espeak":
                     engines.append(EspeakEngine.load())
             except Exception as exc:  # a missing optional engine is not fatal
-                unavailable[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("the %s TTS engine is unavailable", name, exc_info=exc)
+                unavailable[name] = str(exc) if isinstance(exc, TtsError) else type(exc).__name__
         return cls(engines, unavailable)
 
     async def speak(self, text: str, voice: str, rate: str, volume: str) -> Speech:
@@ -180,8 +186,12 @@ class Narrator:
         for engine in self.engines:
             try:
                 mp3 = await engine.speak(text, voice, rate, volume)
-            except (TimeoutError, TtsError, OSError, subprocess.SubprocessError) as exc:
+            except TtsError as exc:
                 reasons.append(f"{engine.name}: {exc}")
+                continue
+            except (TimeoutError, OSError, subprocess.SubprocessError) as exc:
+                log.warning("the %s TTS engine failed", engine.name, exc_info=exc)
+                reasons.append(f"{engine.name}: failed ({type(exc).__name__})")
                 continue
             self.last_engine = engine.name
             return Speech(mp3, engine.name, reasons)

@@ -3,12 +3,14 @@
 import uvicorn
 
 from gateway.app import create_app
+from gateway.serving import http_protocol
 from shared import logs
 from shared.settings import GatewaySettings
 
 # The gateway reads X-Forwarded-For itself, from GATEWAY_TRUSTED_PROXIES only
 # (gateway.access.client_address): uvicorn's own handling would believe any local peer.
-SERVER_OPTIONS = {"proxy_headers": False, "server_header": False}
+# Requests uvicorn's parser refuses get a JSON 400 too (gateway.serving).
+SERVER_OPTIONS = {"proxy_headers": False, "server_header": False, "http": http_protocol()}
 
 
 def main() -> None:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.jobs import Task
-from shared.schemas import Label, Style
+from shared.schemas import Label, NoLineControls, NoSurrogates, SpokenText, Style
 
 JobState = Literal["queued", "started", "finished", "failed"]
+Url = Annotated[str, StringConstraints(max_length=2048), NoSurrogates, NoLineControls]
+Voice = Annotated[str, StringConstraints(max_length=64), NoSurrogates, NoLineControls]
 
 
 class SubmitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(None, max_length=2048)
-    text: str | None = None
+    url: Url | None = None
+    text: SpokenText | None = Field(None, description="may be narrated: no control characters")
     style: Style = "skimmer"
     tasks: list[Task] = Field(["summary", "entities", "audio"], min_length=1)
     labels: list[Label] | None = Field(None, min_length=1, max_length=25)
-    voice: str | None = Field(None, max_length=64)
+    voice: Voice | None = None
     refresh: bool = Field(False, description="run again even if a stored result exists")
 
     @model_validator(mode="after")

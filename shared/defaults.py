@@ -51,6 +51,14 @@ SCRAPE_READ_TIMEOUT_S = 15.0
 SCRAPE_MAX_REDIRECTS = 5
 SCRAPE_MIN_WORDS = 50  # fewer extracted words is an error, not an empty summary
 SCRAPE_USER_AGENT = "SegmentoPulse/0.1 (+https://github.com/segmento-pulse)"
+SCRAPE_DEADLINE_S = 30.0  # one whole fetch: every hop, redirects and the body
+SCRAPE_MAX_CONCURRENT = 32  # scrapes at once per gateway process; also its HTTP pool size
+SCRAPE_MAX_CONCURRENT_PER_CLIENT = 4  # scrapes at once per client address
+SCRAPE_BUSY_RETRY_AFTER_S = 5  # Retry-After of the 429 beyond those bounds
+SCRAPE_INFLATE_PIECE_BYTES = 64 * 1024  # compressed pages are inflated this much at a time
+ARTICLE_TITLE_MAX_CHARS = 300  # a scraped title is cut at a word boundary before this
+READY_PROBE_TIMEOUT_S = 3.0  # /readyz's own small HTTP client, never the scraping pool
+READY_PROBE_MAX_CONNECTIONS = 4
 
 # --- jobs, events, Redis -------------------------------------------------------
 QUEUE_NAME = "pulse"
@@ -60,7 +68,26 @@ FAILURE_TTL_S = 7 * 24 * 3600
 EVENT_LOG_TTL_S = 24 * 3600  # replay log of a job's events
 EVENT_LOG_MAX_EVENTS = 20_000  # a summary is at most ~1,000 tokens; generous cap
 SSE_PING_S = 15
-OBSERVATIONS_MAX = 10_000  # timings kept for /metrics between two scrapes
+# A task whose factory call shows no progress (a token, a response) for this long fails; it
+# must cover waiting behind another summary at the factory plus the prompt's evaluation.
+TASK_IDLE_TIMEOUT_S = 360.0
+FACTORY_RETRY_ATTEMPTS = 20  # connection failures, 429, 502-504; bounded by the total too
+FACTORY_RETRY_MAX_WAIT_S = 10.0  # longest wait between two tries
+FACTORY_RETRY_TOTAL_S = 60.0  # a factory outage up to this long is ridden out
+STORE_WRITE_ATTEMPTS = 4  # a result's store write, tried again with backoff
+STORE_WRITE_MAX_WAIT_S = 5.0
+PENDING_STORE_TTL_S = 7 * 24 * 3600  # a result the store could not take waits in Redis
+PENDING_DRAIN_MAX = 100  # pending store writes a worker flushes at once
+EVENT_HUB_RECONNECT_MIN_S = 0.1  # first wait before the gateway subscribes again
+EVENT_HUB_RECONNECT_MAX_S = 5.0  # longest wait between attempts while Redis is down
+TIMING_BUCKETS_S = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800)  # job/stage histograms
+
+# --- worker: liveness and Redis outages ------------------------------------------
+WORKER_HEARTBEAT_TTL_S = 30  # a worker that stops heart-beating counts as dead after this
+WORKER_REDIS_RETRY_S = 60.0  # a Redis command retries connection failures this long
+REDIS_BACKOFF_FIRST_S = 0.05  # first wait before trying Redis again; doubles
+REDIS_BACKOFF_MAX_S = 2.0
+REDIS_CONNECT_TIMEOUT_S = 5.0
 
 # --- factory: sentences, embeddings, highlights ----------------------------------
 SENTENCE_MAX_WORDS = 80  # a longer run without a boundary is cut into windows of this many words

@@ -1,6 +1,14 @@
-"""One JSON error shape for every service: `{"error": code, "detail": reason, "fields"?}`."""
+"""One JSON error shape for every service: `{"error": code, "detail": reason, "fields"?}`.
+
+An unexpected exception is logged with its traceback under a request id; the client gets the
+id, never the exception's text.
+"""
 
 from __future__ import annotations
+
+import logging
+import re
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -9,6 +17,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.schemas import ErrorBody
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(request: Request) -> str:
+    """The caller's X-Request-ID when it is a short safe token, else a new one."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    return given if _SAFE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def printable(text: str) -> str:
+    """`text` with what has no UTF-8 form (lone surrogates) spelled as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ApiError(Exception):
@@ -25,7 +49,7 @@ class ApiError(Exception):
 
     def response(self) -> JSONResponse:
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
-        body = ErrorBody(error=self.code, detail=self.detail)
+        body = ErrorBody(error=self.code, detail=printable(self.detail))
         return JSONResponse(body.model_dump(exclude_none=True), self.status, headers=headers)
 
 
@@ -33,7 +57,8 @@ def _describe(errors: list[dict[str, object]]) -> list[dict[str, str]]:
     out = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]  # type: ignore[attr-defined]
-        out.append({"field": ".".join(loc) or "body", "message": str(err.get("msg", ""))})
+        field, message = ".".join(loc) or "body", str(err.get("msg", ""))
+        out.append({"field": printable(field), "message": printable(message)})
     return out
 
 
@@ -49,19 +74,32 @@ def install_error_handlers(app: FastAPI) -> None:
         fields = _describe(list(exc.errors()))
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         body = ErrorBody(error="invalid_request", detail=detail, fields=fields)
-        return JSONResponse(body.model_dump(), 422)
+        return JSONResponse(body.model_dump(exclude_none=True), 422)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        body = ErrorBody(error="internal_error", detail=f"{type(exc).__name__}: {exc}")
-        return JSONResponse(body.model_dump(exclude_none=True), 500)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = request_id(request)
+        log.error(
+            "request id %s: %s %s failed",
+            rid,
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        body = ErrorBody(
+            error="internal_error",
+            detail=f"an internal error occurred; quote request id {rid}",
+            request_id=rid,
+        )
+        headers = {REQUEST_ID_HEADER: rid}
+        return JSONResponse(body.model_dump(exclude_none=True), 500, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
-        body = ErrorBody(error=code, detail=str(exc.detail))
+        body = ErrorBody(error=code, detail=printable(str(exc.detail)))
         return JSONResponse(body.model_dump(exclude_none=True), exc.status_code)
 
 

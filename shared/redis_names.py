@@ -38,5 +38,24 @@ def content(key: str) -> str:
 # Held while a gateway checks the queue's depth and enqueues (so the limit holds).
 ADMISSION_LOCK = "pulse:lock:admission"
 
-# Timings the workers leave for the gateway's /metrics to turn into histograms.
-OBSERVATIONS = "pulse:metrics:observations"
+# Job ids whose result the store could not take yet; workers write them when it answers.
+PENDING_STORE_WRITES = "pulse:store:pending"
+
+
+def pending_store_write(job_id: str) -> str:
+    """Hash with a job's result (and MP3) waiting for the store."""
+    return f"pulse:job:{job_id}:unstored"
+
+
+def metric(name: str) -> str:
+    """Hash of a metric's totals kept by the workers, read by every gateway's /metrics."""
+    return f"pulse:metrics:{name}"
+
+
+# A channel nobody publishes on: it keeps the gateway's shared subscription connection in
+# subscribed mode, and its confirmation after a reconnect is harmless.
+HUB_IDLE_CHANNEL = "pulse:hub:idle"
+
+# A random value set once (no TTL): when it changes or vanishes, Redis lost its data (it
+# restarted without persistence), and with it every job's event log.
+EPOCH = "pulse:epoch"

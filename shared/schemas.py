@@ -6,7 +6,14 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from shared import defaults as d
 
@@ -25,13 +32,45 @@ Category = Literal[
 ]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 controls and DEL, except tab, line feed and carriage return.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def _unicode(value: object) -> object:
+    """Refuse text that has no UTF-8 form: a lone surrogate such as JSON's `"\\ud800"`.
+
+    Runs before pydantic's own string checks, so every field gives this one reason."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode: it holds a lone surrogate (U+D800 to U+DFFF)")
+    return value
+
+
+def _refuse(pattern: re.Pattern[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found:
+            raise ValueError(f"must not contain the control character U+{ord(found[0]):04X}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or whitespace")
     return value
 
 
-NonBlankText = Annotated[str, AfterValidator(_not_blank)]
+# Put length constraints before these in an Annotated, so pydantic words them for a string.
+NoSurrogates = BeforeValidator(_unicode)  # they would fail at the first `.encode()`
+NoControls = _refuse(_CONTROL)  # tab, line feed and carriage return are allowed
+NoLineControls = _refuse(_LINE_CONTROL)  # for one-line values: a URL, a voice, a label
+
+NonBlankText = Annotated[str, NoSurrogates, AfterValidator(_not_blank)]
+# Text that is spoken: TTS engines (espeak-ng included) are C code fed C strings.
+SpokenText = Annotated[str, NoSurrogates, AfterValidator(_not_blank), NoControls]
 
 
 def word_count(text: str) -> int:
@@ -113,7 +152,13 @@ def _label(value: str) -> str:
     return value
 
 
-Label = Annotated[str, StringConstraints(max_length=d.NER_MAX_LABEL_CHARS), AfterValidator(_label)]
+Label = Annotated[
+    str,
+    StringConstraints(max_length=d.NER_MAX_LABEL_CHARS),
+    NoSurrogates,
+    NoLineControls,
+    AfterValidator(_label),
+]
 
 
 class ExtractRequest(BaseModel):
@@ -160,8 +205,10 @@ def _percent(lo: int, hi: int):  # type: ignore[no-untyped-def]
 class AudioRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: NonBlankText
-    voice: str | None = Field(None, description="an Edge-TTS voice; see GET /voices")
+    text: SpokenText
+    voice: Annotated[str, NoSurrogates, NoLineControls] | None = Field(
+        None, description="an Edge-TTS voice; see GET /voices"
+    )
     rate: Annotated[str, _percent(-50, 100)] = "+0%"
     volume: Annotated[str, _percent(-50, 50)] = "+0%"
 
@@ -234,3 +281,4 @@ class ErrorBody(BaseModel):
     error: str = Field(description="a stable machine-readable code")
     detail: str = Field(description="what was wrong, for a person")
     fields: list[dict[str, str]] | None = None
+    request_id: str | None = Field(None, description="quote it to the operator (5xx only)")

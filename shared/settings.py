@@ -124,7 +124,10 @@ class ScrapeSettings(BaseSettings):
     max_redirects: int = Field(d.SCRAPE_MAX_REDIRECTS, ge=0, le=20)
     min_words: int = Field(d.SCRAPE_MIN_WORDS, ge=1)
     user_agent: str = d.SCRAPE_USER_AGENT
-    # Networks that may be fetched although they are private or loopback (tests, intranets).
+    deadline_s: float = Field(d.SCRAPE_DEADLINE_S, gt=0, le=600)
+    max_concurrent: int = Field(d.SCRAPE_MAX_CONCURRENT, ge=1, le=10_000)
+    max_concurrent_per_client: int = Field(d.SCRAPE_MAX_CONCURRENT_PER_CLIENT, ge=1)
+    # Networks that may be fetched although they are not global (tests, intranets).
     allowed_networks: list[IPv4Network | IPv6Network] = []
 
 
@@ -158,21 +161,41 @@ class StoreSettings(BaseSettings):
         return self
 
 
+class JobSettings(BaseSettings):
+    """How long a job may run and how long Redis keeps what it leaves: one policy for the
+    gateway and the worker (shared.jobstate). Env vars are prefixed `JOBS_`."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBS_", env_file=".env", extra="ignore")
+
+    timeout_s: int = Field(d.JOB_TIMEOUT_S, ge=600)  # RQ's job timeout
+    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)  # a finished job's state (then the store)
+    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)  # a failed job's state
+    event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)  # a job's replayable events
+
+
 class WorkerSettings(BaseSettings):
     """Settings of the RQ worker. Env vars are prefixed `WORKER_`."""
 
     model_config = SettingsConfigDict(env_prefix="WORKER_", env_file=".env", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    jobs: JobSettings = Field(default_factory=JobSettings)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
     factory_token: OptionalSecret = None
     factory_connect_timeout_s: float = Field(5.0, gt=0, le=60)
     factory_read_timeout_s: float = Field(d.JOB_TIMEOUT_S, gt=0)  # a token can take seconds
-    retry_attempts: int = Field(4, ge=1, le=20)
-    retry_max_wait_s: float = Field(30.0, gt=0, le=600)
-    event_log_ttl_s: int = Field(d.EVENT_LOG_TTL_S, ge=60)
-    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
-    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
+    retry_attempts: int = Field(d.FACTORY_RETRY_ATTEMPTS, ge=1, le=1000)
+    retry_max_wait_s: float = Field(d.FACTORY_RETRY_MAX_WAIT_S, gt=0, le=600)
+    retry_total_s: float = Field(d.FACTORY_RETRY_TOTAL_S, gt=0, le=3600)
+    task_idle_timeout_s: float = Field(d.TASK_IDLE_TIMEOUT_S, gt=0)
+    store_retry_attempts: int = Field(d.STORE_WRITE_ATTEMPTS, ge=1, le=20)
+    store_retry_max_wait_s: float = Field(d.STORE_WRITE_MAX_WAIT_S, gt=0, le=300)
+    pending_store_ttl_s: int = Field(d.PENDING_STORE_TTL_S, ge=60)
+    # A worker heart-beats every quarter of this; one silent this long counts as dead and
+    # its running job as lost.
+    heartbeat_ttl_s: int = Field(d.WORKER_HEARTBEAT_TTL_S, ge=4, le=600)
+    # How long a Redis command retries through an outage (a restart) before a job fails.
+    redis_retry_s: float = Field(d.WORKER_REDIS_RETRY_S, ge=0, le=3600)
 
 
 class GatewaySettings(BaseSettings):
@@ -197,9 +220,7 @@ class GatewaySettings(BaseSettings):
     submissions_per_minute: int = Field(30, ge=1)
     max_queue_depth: int = Field(100, ge=1)
     retry_after_s: int = Field(10, ge=1)
-    job_timeout_s: int = Field(d.JOB_TIMEOUT_S, ge=600)
-    result_ttl_s: int = Field(d.RESULT_TTL_S, ge=60)
-    failure_ttl_s: int = Field(d.FAILURE_TTL_S, ge=60)
     sse_ping_s: int = Field(d.SSE_PING_S, ge=1)
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)

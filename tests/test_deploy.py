@@ -17,6 +17,7 @@ from pydantic import AliasChoices
 from shared.settings import (
     FactorySettings,
     GatewaySettings,
+    JobSettings,
     ScrapeSettings,
     StoreSettings,
     WorkerSettings,
@@ -40,10 +41,11 @@ def resolved(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
 
 def setting_names() -> list[str]:
     names = []
-    for cls in (FactorySettings, GatewaySettings, ScrapeSettings, WorkerSettings, StoreSettings):
+    classes = (FactorySettings, GatewaySettings, ScrapeSettings, WorkerSettings, StoreSettings)
+    for cls in (*classes, JobSettings):
         prefix = cls.model_config.get("env_prefix", "")
         for name, field in cls.model_fields.items():
-            if name in ("scrape", "store"):  # nested settings objects, listed on their own
+            if name in ("scrape", "store", "jobs"):  # nested settings, listed on their own
                 continue
             alias = field.validation_alias
             names.append(alias.choices[-1] if isinstance(alias, AliasChoices) else prefix + name)

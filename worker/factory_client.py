@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent
 from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
 )
 
 from shared.schemas import Entity, SummarizeResponse
 from shared.settings import WorkerSettings
-from shared.sse import dispatched
 
 TRANSIENT_STATUS = {429, 502, 503, 504}
 
@@ -51,6 +52,38 @@ def _raise_for(response: httpx.Response) -> None:
     )
 
 
+@dataclass
+class _Event:
+    event: str
+    data: str
+
+
+def _events(response: httpx.Response, idle_s: float) -> Iterator[_Event]:
+    """The events of an SSE response, as a browser dispatches them. No event for `idle_s`
+    raises: keep-alive comments (`: ping`) are not progress."""
+    deadline = time.monotonic() + idle_s
+    kind, data = "", []  # type: str, list[str]
+    for line in response.iter_lines():
+        line = line.rstrip("\r\n")
+        if not line:
+            if data:
+                yield _Event(kind or "message", "\n".join(data))
+                deadline = time.monotonic() + idle_s
+            kind, data = "", []
+            continue
+        if time.monotonic() > deadline:
+            raise FactoryError(
+                f"no progress from the factory for {idle_s:g} s (only keep-alives)",
+                transient=False,
+            )
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            kind = value
+        elif name == "data":
+            data.append(value)
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, FactoryError):
         return exc.transient
@@ -62,9 +95,10 @@ class FactoryClient:
         headers = {}
         if settings.factory_token is not None:
             headers["Authorization"] = f"Bearer {settings.factory_token.get_secret_value()}"
-        timeout = httpx.Timeout(
-            settings.factory_read_timeout_s, connect=settings.factory_connect_timeout_s
-        )
+        # No byte for the idle deadline is no progress either (a streamed summary's
+        # keep-alives are caught in _events).
+        read_s = min(settings.factory_read_timeout_s, settings.task_idle_timeout_s)
+        timeout = httpx.Timeout(read_s, connect=settings.factory_connect_timeout_s)
         # Loading the CA bundle costs ~90 ms, paid by every job (each runs in a fresh fork):
         # only an https factory needs it.
         https = settings.factory_url.startswith("https://")
@@ -82,17 +116,20 @@ class FactoryClient:
     def _retrying(self) -> Retrying:
         return Retrying(
             retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(self.settings.retry_attempts),
+            stop=(
+                stop_after_attempt(self.settings.retry_attempts)
+                | stop_after_delay(self.settings.retry_total_s)
+            ),
             wait=self._wait,
             reraise=True,
         )
 
-    def _open_summary(self, body: dict[str, Any]) -> tuple[ExitStack, Iterator[ServerSentEvent]]:
+    def _open_summary(self, body: dict[str, Any]) -> tuple[ExitStack, Iterator[_Event]]:
         """Open the stream and read its first event (so refusals surface here, retryable)."""
         with ExitStack() as stack:
             response = stack.enter_context(self.http.stream("POST", "/summarize", json=body))
             _raise_for(response)
-            events = dispatched(EventSource(response).iter_sse())
+            events = _events(response, self.settings.task_idle_timeout_s)
             first = next(events, None)
             rest = itertools.chain([first] if first is not None else [], events)
             return stack.pop_all(), rest

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+import httpx
 import redis
 from rq import get_current_job
 from rq.job import Job
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from shared import defaults as d
 from shared import redis_names as names
+from shared import timings
 from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
-from shared.jobstate import write_state
+from shared.jobstate import JobStates
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
-from shared.store import ResultStore, StoredResult, open_store
+from shared.store import ResultStore, StoredResult, StoreError, open_store
+from shared.store.pending import PendingWrites
 from worker.factory_client import FactoryClient, FactoryError
 from worker.fields import StringFieldStream
+from worker.recovery import ResumingPublisher, job_ended
+
+log = logging.getLogger(__name__)
+
+# What a task's factory call may fail with: its failure is that task's, not the job's.
+TASK_ERRORS = (FactoryError, httpx.HTTPError, OSError, ValueError)
 
 PROGRESS: dict[Stage, float] = {
     "summarizing": 0.05,
@@ -32,13 +43,66 @@ PROGRESS: dict[Stage, float] = {
 }
 
 
+def _failed(exc: BaseException) -> str:
+    detail = str(exc) if isinstance(exc, FactoryError) else f"{type(exc).__name__}: {exc}"
+    return f"failed: {detail}"
+
+
+class StoreHandle:
+    """The store, opened on first use and again after a failure: a store that is down
+    when a job starts must not stop the job (its result can wait in Redis)."""
+
+    def __init__(self, opener: Callable[[], ResultStore] | None = None) -> None:
+        self.opener = opener or (lambda: open_store(StoreSettings()))
+        self._store: ResultStore | None = None
+
+    def get(self) -> ResultStore:
+        if self._store is None:
+            try:
+                self._store = self.opener()
+            except StoreError:
+                raise
+            except Exception as exc:  # settings that do not validate, a driver's own error
+                raise StoreError(f"cannot open the store: {type(exc).__name__}: {exc}") from exc
+        return self._store
+
+    def save(self, result: StoredResult, audio: bytes | None = None) -> None:
+        try:
+            self.get().save(result, audio)
+        except Exception:
+            self.close()  # the next try opens it afresh
+            raise
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            with suppress(Exception):
+                store.close()
+
+
+def keep_for_later(
+    connection: redis.Redis, settings: WorkerSettings, result: StoredResult, audio: bytes | None
+) -> None:
+    PendingWrites(connection, settings.pending_store_ttl_s).keep(result, audio)
+
+
+def drain_pending(connection: redis.Redis, store: StoreHandle, settings: WorkerSettings) -> int:
+    """Write results that earlier jobs could not store; best-effort (the store may be down)."""
+    try:
+        pending = PendingWrites(connection, settings.pending_store_ttl_s)
+        return pending.drain(store.get(), d.PENDING_DRAIN_MAX)
+    except Exception as exc:
+        log.warning("pending store writes wait: %s", exc)
+        return 0
+
+
 class JobRunner:
     def __init__(
         self,
         job: Job,
         request: JobRequest,
         factory: FactoryClient,
-        store: ResultStore,
+        store: StoreHandle,
         events: EventPublisher,
         settings: WorkerSettings,
     ) -> None:
@@ -57,25 +121,24 @@ class JobRunner:
         self.events.publish(self.job.id, etype, data)
 
     def observe(self, kind: str, **fields: Any) -> None:
-        """Leave a timing for the gateway's /metrics (workers run in short-lived forks)."""
-        item = json.dumps({"kind": kind, **fields})
-        with self.job.connection.pipeline() as pipe:
-            pipe.lpush(names.OBSERVATIONS, item)
-            pipe.ltrim(names.OBSERVATIONS, 0, d.OBSERVATIONS_MAX - 1)
-            pipe.execute()
+        """Add a timing to the totals in Redis that every gateway's /metrics reads
+        (workers run in short-lived forks: nothing here can be scraped)."""
+        if kind == "stage":
+            timings.record(
+                self.job.connection, timings.STAGE_SECONDS, fields["stage"], fields["seconds"]
+            )
+        elif kind == "job":
+            timings.record(
+                self.job.connection, timings.JOB_SECONDS, fields["status"], fields["seconds"]
+            )
 
     def stage(self, stage: Stage) -> None:
         now = time.monotonic()
         if self._stage is not None:
             self.observe("stage", stage=self._stage, seconds=now - self._stage_started)
         self._stage, self._stage_started = stage, now
-        write_state(
-            self.job.connection,
-            self.job.id,
-            self.settings.failure_ttl_s,
-            "started",
-            stage=stage,
-            progress=PROGRESS[stage],
+        JobStates(self.job.connection, self.settings.jobs).started(
+            self.job.id, stage, PROGRESS[stage]
         )
         self.publish("status", {"stage": stage, "progress": PROGRESS[stage]})
 
@@ -111,8 +174,8 @@ class JobRunner:
                 entities = self.factory.extract(req.text, req.labels)
                 outcomes["entities"] = "ok"
                 self.publish("entities", {"entities": [e.model_dump() for e in entities]})
-            except (FactoryError, OSError) as exc:
-                outcomes["entities"] = f"failed: {exc}"
+            except TASK_ERRORS as exc:  # a timeout too: that task's failure, not the job's
+                outcomes["entities"] = _failed(exc)
         if "audio" in req.tasks:
             self.stage("audio")
             narration = summary.main_summary if summary else req.text
@@ -121,8 +184,8 @@ class JobRunner:
                 outcomes["audio"] = "ok"
                 url = f"/queue/{self.job.id}/audio"
                 self.publish("audio", {"url": url, "bytes": len(audio), "engine": engine})
-            except (FactoryError, OSError) as exc:
-                outcomes["audio"] = f"failed: {exc}"
+            except TASK_ERRORS as exc:
+                audio, outcomes["audio"] = None, _failed(exc)
         if all(v != "ok" for v in outcomes.values()):
             raise FactoryError("every task failed: " + "; ".join(outcomes.values()), False)
         self.stage("storing")
@@ -139,21 +202,42 @@ class JobRunner:
             has_audio=audio is not None,
             outcomes=outcomes,
         )
-        self.store.save(result, audio)
+        store_failure = self.save(result, audio)
+        shown = result
+        if store_failure is not None:
+            shown = result.model_copy(update={"outcomes": {**outcomes, "store": store_failure}})
         self.stage("done")
         self.observe("job", status="finished", seconds=time.monotonic() - self._started)
-        write_state(
-            self.job.connection,
-            self.job.id,
-            self.settings.result_ttl_s,
-            "finished",
-            stage="done",
-            progress=1.0,
-            result=result.model_dump(mode="json"),
+        JobStates(self.job.connection, self.settings.jobs).finished(
+            self.job.id, shown.model_dump(mode="json")
         )
-        timings = {"factory_first_text_ms": self.first_text_ms}
-        self.publish("done", {"status": "finished", "outcomes": outcomes, "timings": timings})
-        return result
+        waited = {"factory_first_text_ms": self.first_text_ms}
+        done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
+        self.publish("done", done)
+        if store_failure is None:  # the store answers: write what earlier jobs could not
+            drain_pending(self.job.connection, self.store, self.settings)
+        return shown
+
+    def save(self, result: StoredResult, audio: bytes | None) -> str | None:
+        """Store the result, trying again with backoff. If the store still fails, the result
+        waits in Redis for a later drain; returns that failure's outcome."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(StoreError),
+            stop=stop_after_attempt(self.settings.store_retry_attempts),
+            wait=wait_exponential(multiplier=0.5, max=self.settings.store_retry_max_wait_s),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self.store.save(result, audio)
+            return None
+        except Exception as exc:
+            log.warning(
+                "job %s: the store failed, its result waits in Redis: %s", result.job_id, exc
+            )
+            keep_for_later(self.job.connection, self.settings, result, audio)
+            return f"{_failed(exc)} (kept in Redis, written later)"
 
     def fail(self, exc: BaseException) -> None:
         """Make the reason visible: in the event stream, the job's state and the store."""
@@ -173,8 +257,8 @@ class JobRunner:
 
 def record_failure(
     job: Job,
-    request: JobRequest,
-    store: ResultStore,
+    request: JobRequest | None,
+    store: StoreHandle,
     events: EventPublisher,
     settings: WorkerSettings,
     *,
@@ -183,9 +267,11 @@ def record_failure(
     reason: str,
 ) -> None:
     """A failed job: `failed` with the reason in its state, a terminal `error` event, and a
-    failed result in the store."""
-    write_state(job.connection, job.id, settings.failure_ttl_s, "failed", error=reason)
+    failed result in the store (best-effort: one try, else it waits in Redis)."""
+    JobStates(job.connection, settings.jobs).failed(job.id, reason)
     events.publish(job.id, "error", {"error": code, "detail": detail})
+    if request is None:
+        return  # no request to file it under; the state and the event carry the reason
     failed = StoredResult(
         job_id=job.id,
         content_key=request.content_key,
@@ -196,23 +282,44 @@ def record_failure(
         title=request.title,
         error=reason,
     )
-    with suppress(Exception):  # the store being down must not hide the original reason
+    try:  # the store being down must not hide the original reason
         store.save(failed)
+    except Exception as exc:
+        log.warning("job %s: the store failed, its failure waits in Redis: %s", job.id, exc)
+        with suppress(Exception):
+            keep_for_later(job.connection, settings, failed, None)
+        return
+    drain_pending(job.connection, store, settings)
 
 
 def record_lost(job: Job, reason: str) -> None:
-    """The job's process died without saying why (killed, out of memory, worker gone):
-    record the failure, unless the job already reported its own."""
-    if job.connection.hget(names.job_meta(job.id), "status") == b"failed":
+    """The job's process died, or lost Redis, without recording how the job ended (killed,
+    out of memory, worker gone, Redis unreachable): record the failure, unless its outcome
+    is recorded already (in Redis, or only in the store when Redis was not told)."""
+    if job_ended(job.connection, job.id):
         return
     settings = WorkerSettings()
-    store = open_store(StoreSettings())
+    store = StoreHandle()
+    events = EventPublisher(job.connection, ttl_s=settings.jobs.event_log_ttl_s)
     try:
+        stored = None
+        with suppress(Exception):  # a store that is down cannot say; Redis is told anyway
+            stored = store.get().get(job.id)
+        # Number the end past anything the lost process may have published before Redis
+        # lost it (a restart without persistence): readers skip numbers they have seen.
+        job.connection.incrby(names.events_seq(job.id), d.EVENT_LOG_MAX_EVENTS)
+        if stored is not None:  # the store has the outcome and answers for the job
+            JobStates(job.connection, settings.jobs).forget(job.id)
+            if stored.status == "finished":
+                events.publish(job.id, "done", {"status": "finished", "outcomes": stored.outcomes})
+            else:
+                events.publish(job.id, "error", {"error": "JobFailed", "detail": stored.error})
+            return
         record_failure(
             job,
             JobRequest.model_validate(job.args[0]),
             store,
-            EventPublisher(job.connection, ttl_s=settings.event_log_ttl_s),
+            events,
             settings,
             code="JobLost",
             detail=reason,
@@ -234,29 +341,53 @@ def on_failure(job: Job, connection: redis.Redis, exc_type: Any, exc: Any, tb: A
 
 def preload() -> None:
     """Build once, in the worker before it forks, what every job builds: each job runs in a
-    fresh fork and would otherwise pay the lazy imports and set-up (~50 ms) itself."""
-    FactoryClient(WorkerSettings()).close()
-    with suppress(Exception):  # a store that is down now is reported by the jobs that need it
-        open_store(StoreSettings()).close()
+    fresh fork and would otherwise pay the lazy imports and set-up (~50 ms) itself. Also
+    write the results that waited in Redis for the store."""
+    settings = WorkerSettings()
+    FactoryClient(settings).close()
+    store = StoreHandle()
+    try:
+        with redis.Redis.from_url(settings.redis_url) as connection:
+            drain_pending(connection, store, settings)
+    except Exception as exc:  # Redis or the store down now: the jobs report what they need
+        log.warning("preload: %s", exc)
+    finally:
+        store.close()
 
 
-def run_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """RQ entry point. Returns the stored result as JSON; raises (job failed) with a reason."""
+def run_job(payload: dict[str, Any]) -> None:
+    """RQ entry point. The result goes to the job's state and the store (RQ keeps no copy:
+    nothing would read it); raises (job failed) with a reason after making it visible
+    (state `failed`, an `error` event), whatever went wrong."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("run_job must run inside an RQ worker")
     settings = WorkerSettings()
-    request = JobRequest.model_validate(payload)
     connection: redis.Redis = job.connection
-    factory = FactoryClient(settings)
-    store = open_store(StoreSettings())
-    events = EventPublisher(connection, ttl_s=settings.event_log_ttl_s)
-    runner = JobRunner(job, request, factory, store, events, settings)
+    events = ResumingPublisher(connection, settings.jobs)
+    store = StoreHandle()
+    request: JobRequest | None = None
+    factory: FactoryClient | None = None
+    runner: JobRunner | None = None
     try:
-        return runner.run().model_dump(mode="json")
+        request = JobRequest.model_validate(payload)
+        factory = FactoryClient(settings)
+        runner = JobRunner(job, request, factory, store, events, settings)
+        runner.run()
     except BaseException as exc:
-        runner.fail(exc)
+        try:
+            if runner is not None:
+                runner.fail(exc)
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+                code = type(exc).__name__
+                record_failure(
+                    job, request, store, events, settings, code=code, detail=str(exc), reason=reason
+                )
+        except Exception as unrecorded:  # Redis itself is gone: RQ's own record remains
+            log.error("job %s: could not record its failure: %s", job.id, unrecorded)
         raise
     finally:
-        factory.close()
+        if factory is not None:
+            factory.close()
         store.close()

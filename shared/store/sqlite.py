@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from shared.store.base import StoredResult, StoreError
@@ -26,6 +28,15 @@ create index if not exists pulse_results_created_at on pulse_results (created_at
 """
 
 
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """SQLite's and the file system's errors (disk full, unwritable file) as StoreError."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"SQLite {what} failed: {exc}") from exc
+
+
 def safe_id(job_id: str) -> str:
     if not _SAFE_ID.match(job_id):
         raise StoreError(f"not a valid job id: {job_id!r}")
@@ -36,16 +47,17 @@ class SqliteStore:
     name = "sqlite"
 
     def __init__(self, path: Path, audio_dir: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        audio_dir.mkdir(parents=True, exist_ok=True)
         self.audio_dir = audio_dir
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.executescript(_SCHEMA)
+        with _errors("open"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            audio_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("pragma journal_mode=wal")
+            self._db.executescript(_SCHEMA)
 
     def ping(self) -> None:
-        with self._lock:
+        with self._lock, _errors("ping"):
             self._db.execute("select 1").fetchone()
 
     def save(self, result: StoredResult, audio: bytes | None = None) -> None:
@@ -54,10 +66,11 @@ class SqliteStore:
         if audio is not None:
             target = self.audio_dir / f"{job_id}.mp3"
             partial = target.with_suffix(".part")
-            partial.write_bytes(audio)
-            partial.replace(target)  # never a half-written MP3 under the real name
+            with _errors("audio write"):
+                partial.write_bytes(audio)
+                partial.replace(target)  # never a half-written MP3 under the real name
             audio_path = target.name
-        with self._lock:
+        with self._lock, _errors("save"):
             self._db.execute(
                 "insert or replace into pulse_results "
                 "(job_id, content_key, status, created_at, document, audio_path) "
@@ -73,7 +86,7 @@ class SqliteStore:
             )
 
     def _one(self, sql: str, *args: object) -> StoredResult | None:
-        with self._lock:
+        with self._lock, _errors("read"):
             row = self._db.execute(sql, args).fetchone()
         return StoredResult.model_validate_json(row[0]) if row else None
 
@@ -89,10 +102,11 @@ class SqliteStore:
 
     def audio(self, job_id: str) -> bytes | None:
         path = self.audio_dir / f"{safe_id(job_id)}.mp3"
-        return path.read_bytes() if path.is_file() else None
+        with _errors("audio read"):
+            return path.read_bytes() if path.is_file() else None
 
     def recent(self, limit: int) -> list[StoredResult]:
-        with self._lock:
+        with self._lock, _errors("read"):
             rows = self._db.execute(
                 "select document from pulse_results order by created_at desc limit ?", (limit,)
             ).fetchall()

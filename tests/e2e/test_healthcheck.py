@@ -38,7 +38,7 @@ def test_ready_services_are_healthy(mesh: Mesh) -> None:
 def test_unhealthy_services_say_why(mesh: Mesh, redis_server: RedisServer) -> None:
     nobody = healthcheck("gateway", GATEWAY_PORT=str(free_port()))
     assert nobody.returncode == 1
-    assert "/readyz" in nobody.stdout and "refused" in nobody.stdout.lower()
+    assert "/healthz" in nobody.stdout and "refused" in nobody.stdout.lower()
 
     # no worker listens on this database
     no_worker = healthcheck("worker", WORKER_REDIS_URL=redis_server.db(10))

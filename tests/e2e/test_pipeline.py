@@ -16,7 +16,8 @@ from rq.command import send_kill_horse_command
 from rq.job import Job
 
 from shared import redis_names as names
-from shared.jobstate import write_state
+from shared.jobstate import JobStates
+from shared.settings import JobSettings
 from shared.sse import dispatched
 from tests.e2e.conftest import Mesh
 from tests.servers import wait_until
@@ -236,7 +237,9 @@ def test_an_ended_jobs_stream_ends_even_after_its_event_log_expired(mesh: Mesh) 
         assert read_within(client, job_id) == replayed
 
         # A failed job whose log is gone ends with its reason.
-        write_state(mesh.redis, "gone-job", 60, "failed", error="FactoryError: boom")
+        JobStates(mesh.redis, JobSettings(_env_file=None)).failed(  # type: ignore[call-arg]
+            "gone-job", "FactoryError: boom"
+        )
         failed = read_within(client, "gone-job")
         assert failed == [(1, "error", {"error": "job_failed", "detail": "FactoryError: boom"})]
 

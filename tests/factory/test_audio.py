@@ -66,3 +66,6 @@ def test_when_every_engine_fails_the_answer_is_an_error_not_a_short_mp3(
     assert r.headers["content-type"] == "application/json"
     assert r.json()["error"] == "tts_failed"
     assert "edge" in r.json()["detail"]
+    # The engine's own exception text (aiohttp's "Cannot connect to host 127.0.0.1:...")
+    # stays in the log; the client gets the reason in the factory's words.
+    assert "127.0.0.1" not in r.json()["detail"] and "Cannot connect" not in r.json()["detail"]

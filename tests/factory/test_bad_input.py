@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,65 @@ CASES: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("rate out of range", "/audio", {"text": TEXT, "rate": "+500%"}, 422, "rate"),
     ("volume out of range", "/audio", {"text": TEXT, "volume": "-90%"}, 422, "volume"),
 ]
+
+
+SURROGATE = "The bridge \ud800 opened."  # JSON "\ud800": a lone surrogate, no UTF-8 form
+# Text with no UTF-8 form, or control characters that TTS would be fed. Before: surrogates and
+# NUL in /audio were 500s carrying the exception's text (UnicodeEncodeError, "embedded null
+# character"); other controls were spoken or used as labels; voices were `unknown_voice`.
+UNICODE_CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("summarize lone surrogate", "/summarize", {"text": SURROGATE}, "text", "surrogate"),
+    ("summarize lone low surrogate", "/summarize", {"text": "\udfff"}, "text", "surrogate"),
+    (
+        "streamed summarize lone surrogate",
+        "/summarize",
+        {"text": SURROGATE, "stream": True},
+        "text",
+        "surrogate",
+    ),
+    ("extract lone surrogate", "/extract", {"text": SURROGATE}, "text", "surrogate"),
+    (
+        "label lone surrogate",
+        "/extract",
+        {"text": TEXT, "labels": ["P\ud800"]},
+        "labels",
+        "surrogate",
+    ),
+    ("label newline", "/extract", {"text": TEXT, "labels": ["Per\nson"]}, "labels", "U+000A"),
+    ("audio lone surrogate", "/audio", {"text": SURROGATE}, "text", "surrogate"),
+    ("audio NUL", "/audio", {"text": "The bridge\x00 opened."}, "text", "U+0000"),
+    ("audio bell", "/audio", {"text": "The bridge\x07 opened."}, "text", "U+0007"),
+    ("audio escape", "/audio", {"text": "\x1b[31mThe bridge"}, "text", "U+001B"),
+    ("voice lone surrogate", "/audio", {"text": TEXT, "voice": "en-\ud800"}, "voice", "surrogate"),
+    ("voice NUL", "/audio", {"text": TEXT, "voice": "en-US-Aria\x00"}, "voice", "U+0000"),
+]
+
+
+def post_json(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST `body` as JSON with non-ASCII escaped, so a lone surrogate goes out as `\\ud800`."""
+    headers = {"content-type": "application/json"}
+    return client.post(path, content=json.dumps(body).encode(), headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "reason"),
+    [c[1:] for c in UNICODE_CASES],
+    ids=[c[0] for c in UNICODE_CASES],
+)
+def test_text_with_no_utf8_form_or_control_characters_is_422_not_500(
+    client: httpx.Client, path: str, body: dict[str, Any], field: str, reason: str
+) -> None:
+    r = post_json(client, path, body)
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert err["error"] == "invalid_request"
+    assert err["fields"][0]["field"].startswith(field), err
+    assert reason in err["detail"], err
+
+
+def test_text_with_tabs_and_newlines_is_still_spoken(client: httpx.Client) -> None:
+    r = client.post("/audio", json={"text": "The bridge opened.\n\tIt is long.\r\n"})
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize(

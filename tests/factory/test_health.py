@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from factory.app import create_app
 from tests.factory.conftest import factory_settings, wait_all_loaded
@@ -23,6 +24,9 @@ def test_health_answers_while_models_load_and_endpoints_say_retry(
         assert ready.status_code == 503
         assert int(ready.headers["Retry-After"]) > 0
         assert "ner" in ready.json()["waiting_for"]
+        head = httpx.head(f"{base}/readyz")  # uptime monitors send HEAD: 405 before
+        assert head.status_code == 503 and head.content == b""
+        assert head.headers["Retry-After"] == ready.headers["Retry-After"]
         busy = httpx.post(f"{base}/extract", json={"text": "Jane went to Paris."})
         assert busy.status_code == 503
         assert busy.json()["error"] == "model_loading"
@@ -62,6 +66,24 @@ def test_a_model_that_fails_to_load_shows_degraded(gguf_path: Path, gliner_dir: 
         assert httpx.post(f"{base}/extract", json={"text": "Jane met Bob."}).status_code == 200
 
 
+def test_a_model_file_that_does_not_load_is_reported_without_the_librarys_text(
+    gguf_path: Path, gliner_dir: Path, tmp_path: Path
+) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
+    settings = factory_settings(
+        gguf_path, gliner_dir, llm_model_path=corrupt, ner_engine="spacy", tts_engines=["edge"]
+    )
+    with serve(create_app(settings)) as base:
+        wait_all_loaded(base)
+        error = httpx.get(f"{base}/health").json()["models"]["llm"]["error"]
+        assert error.endswith("(the factory's log has the details)")
+        r = httpx.post(f"{base}/summarize", json={"text": "Anything."})
+        assert r.status_code == 503 and r.json()["error"] == "model_unavailable"
+        for shown in (error, r.json()["detail"], httpx.get(f"{base}/readyz").text):
+            assert str(corrupt) not in shown  # llama.cpp's "Failed to load model from file: ..."
+
+
 def test_hub_model_that_cannot_be_fetched_is_reported_not_fatal(
     gguf_path: Path, gliner_dir: Path
 ) -> None:
@@ -74,3 +96,15 @@ def test_hub_model_that_cannot_be_fetched_is_reported_not_fatal(
         assert health["models"]["llm"]["state"] == "failed"
         error = health["models"]["llm"]["error"]
         assert "cannot fetch" in error and "FACTORY_LLM_MODEL_PATH" in error
+
+
+@pytest.mark.parametrize("path", ["/health", "/healthz", "/readyz"])
+def test_head_on_health_routes_answers_like_get_without_a_body(
+    client: httpx.Client, path: str
+) -> None:
+    got = client.get(path)
+    head = client.head(path)  # uptime monitors send HEAD: 405 before
+    assert head.status_code == got.status_code == 200, head.text
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"] == "application/json"
+    assert int(head.headers["content-length"]) > 0

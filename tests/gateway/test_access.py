@@ -4,15 +4,22 @@ outages answered 503 (3.10). No worker runs here, so submitted jobs stay queued.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import redis
 
+from shared.settings import StoreSettings
+from shared.store import StoredResult
+from shared.store.pending import PendingWrites
 from tests.gateway.apps import gateway_settings, running_gateway, text
 from tests.redis_fixtures import RedisServer
+from tests.store.test_contract import PG_ADMIN
+from tests.store.test_outages import cut_connections
 
 KEY = "k3y-for-tests"
 
@@ -146,3 +153,46 @@ def test_redis_down_is_a_503_with_retry_after(tmp_path: Path) -> None:
             assert client.post("/queue", json={"text": text("b")}).status_code == 202
     finally:
         own.stop()
+
+
+def test_postgres_down_is_a_503_and_the_gateway_reconnects_after(db: str, tmp_path: Path) -> None:
+    """Regression: PostgreSQL down on POST /queue answered 500, and so did the first request
+    after it came back (a stale connection)."""
+    name = f"pulse_gw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f"create database {name}".encode())
+    try:
+        store = StoreSettings(  # type: ignore[call-arg]
+            _env_file=None,
+            backend="postgres",
+            database_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
+            timeout_s=3,
+        )
+        with running_gateway(gateway_settings(db, tmp_path, store=store)) as client:
+            assert client.post("/queue", json={"text": text("a")}).status_code == 202
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # down: no connections
+                admin.execute(f"alter database {name} allow_connections false".encode())
+                cut_connections(name)
+            r = client.post("/queue", json={"text": text("b")})
+            assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
+            assert int(r.headers["Retry-After"]) > 0
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # back
+                admin.execute(f"alter database {name} allow_connections true".encode())
+            assert client.post("/queue", json={"text": text("b")}).status_code == 202
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f"drop database {name} with (force)".encode())
+
+
+def test_audio_is_served_from_redis_while_its_store_write_waits(db: str, tmp_path: Path) -> None:
+    """A finished job whose store write failed keeps its MP3 in Redis until a worker writes
+    it: the audio URL its `audio` event named must work meanwhile."""
+    kept = StoredResult(
+        job_id="kept-job", content_key="k", status="finished", style="skimmer", tasks=["audio"]
+    )
+    PendingWrites(redis.Redis.from_url(db), ttl_s=60).keep(kept, b"ID3-kept-audio")
+    with running_gateway(gateway_settings(db, tmp_path)) as client:
+        r = client.get("/queue/kept-job/audio")
+        assert r.status_code == 200 and r.content == b"ID3-kept-audio"
+        assert r.headers["content-type"] == "audio/mpeg"
+        assert client.get("/queue/other-job/audio").status_code == 404

@@ -79,7 +79,7 @@ async def test_corpus_titles_and_first_paragraphs(corpus_url: str) -> None:
             expected = json.loads((page / "expected-metadata.json").read_text())
             first = first_paragraph((page / "expected.html").read_text())
             try:
-                article = await scraper.scrape(f"{corpus_url}/{page.name}/source.html")
+                article = await scraper.scrape(f"{corpus_url}/{page.name}/source.html", "test")
             except Exception as exc:
                 misses.append(f"{page.name}: {exc}")
                 continue

@@ -110,7 +110,7 @@ def test_body_and_text_limits(gateway: httpx.Client) -> None:
 def test_readiness_names_the_failing_dependency(gateway: httpx.Client) -> None:
     r = gateway.get("/readyz")
     assert r.status_code == 503
-    assert set(r.json()["failing"]) == {"factory"}
+    assert set(r.json()["failing"]) == {"factory", "workers"}  # no factory, no worker
     assert gateway.get("/health").json() == {"status": "ok"}
 
 
@@ -124,3 +124,8 @@ def test_legacy_stream_endpoint_refuses_bad_urls(gateway: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["error"] == "blocked_address"
     r = gateway.post(path, params={"url": "https://news.example/", "style": "haiku"})
     assert r.status_code == 422 and "style" in r.json()["detail"]
+    # Regression: a control character in the URL was a 500 here (the check ran in the route).
+    for bad in ("http://news.example/a\tb", "http://news.example/\x00"):
+        r = gateway.post(path, params={"url": bad})
+        assert r.status_code == 422 and r.json()["error"] == "invalid_request", (bad, r.text)
+        assert r.json()["fields"][0]["field"] == "url"

@@ -15,6 +15,7 @@ from tests.gateway.pages import site
 from tests.servers import serve
 
 BIG = 64 * 1024
+CLIENT = "203.0.113.7"  # the client address the gateway passes for concurrency limits
 pytestmark = pytest.mark.anyio
 
 
@@ -52,12 +53,12 @@ def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
 
 async def refused(scraper: Scraper, url: str) -> ScrapeError:
     with pytest.raises(ScrapeError) as info:
-        await scraper.scrape(url)
+        await scraper.scrape(url, CLIENT)
     return info.value
 
 
 async def test_html_article_with_metadata(site_url: str, client: httpx.AsyncClient) -> None:
-    article = await Scraper(settings(), client).scrape(f"{site_url}/article")
+    article = await Scraper(settings(), client).scrape(f"{site_url}/article", CLIENT)
     assert article.title == "Springfield approves $20 million river bridge"
     assert article.text.startswith("The Springfield city council voted 7 to 2")
     assert "Subscribe to our newsletter" not in article.text
@@ -69,7 +70,7 @@ async def test_html_article_with_metadata(site_url: str, client: httpx.AsyncClie
 
 
 async def test_plain_text_is_taken_as_it_is(site_url: str, client: httpx.AsyncClient) -> None:
-    article = await Scraper(settings(), client).scrape(f"{site_url}/plain")
+    article = await Scraper(settings(), client).scrape(f"{site_url}/plain", CLIENT)
     assert article.title == "Springfield approves $20 million river bridge"
     assert "Willow River" in article.text
 
@@ -78,7 +79,7 @@ async def test_redirects_are_followed_up_to_the_limit(
     site_url: str, client: httpx.AsyncClient
 ) -> None:
     scraper = Scraper(settings(max_redirects=5), client)
-    article = await scraper.scrape(f"{site_url}/hop/5")
+    article = await scraper.scrape(f"{site_url}/hop/5", CLIENT)
     assert article.final_url.endswith("/article")
     err = await refused(scraper, f"{site_url}/hop/6")
     assert err.code == "too_many_redirects"
@@ -89,7 +90,7 @@ async def test_connection_goes_to_the_checked_address_with_the_name_kept(
 ) -> None:
     port = int(site_url.rsplit(":", 1)[1])
     scraper = Scraper(settings(), client, resolver({"news.example": ["127.0.0.1"]}))
-    article = await scraper.scrape(f"http://news.example:{port}/echo-host")
+    article = await scraper.scrape(f"http://news.example:{port}/echo-host", CLIENT)
     assert f"Host news.example:{port}" in article.text
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import redis
@@ -13,6 +15,8 @@ import redis.asyncio as aredis
 from shared import redis_names as names
 from shared.eventlog import EventHub, EventPublisher, follow, replay
 from shared.events import JobEvent
+from tests.redis_fixtures import RedisServer
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +126,204 @@ async def test_log_and_counter_expire_and_the_log_is_capped(
     assert redis_client.xlen(names.events_log(job_id)) < 300  # MAXLEN ~ trims in blocks
     # Numbering continues where a failed attempt left off.
     assert pub.publish(job_id, "status", {"stage": "summarizing"}) == 1001
+
+
+# --- a Redis outage (a private redis-server, stopped and started again on its port) ---------
+
+
+@asynccontextmanager
+async def outage_hub(server: RedisServer) -> AsyncIterator[EventHub]:
+    client = aredis.Redis.from_url(server.url)
+    hub = EventHub(client, reconnect_min_s=0.05, reconnect_max_s=0.5)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.close()
+        await client.aclose()
+
+
+class Reader:
+    """A reader following a job in the background; `got` fills as events arrive."""
+
+    def __init__(self, hub: EventHub, job_id: str, after: int = 0) -> None:
+        self.got: list[JobEvent] = []
+        self.arrived = asyncio.Event()
+        self.task = asyncio.create_task(self._run(hub, job_id, after))
+
+    async def _run(self, hub: EventHub, job_id: str, after: int) -> None:
+        async for event in follow(hub, job_id, after, idle_timeout_s=0.05):
+            if event is not None:
+                self.got.append(event)
+                self.arrived.set()
+
+    async def has(self, n: int) -> None:
+        while len(self.got) < n:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+
+async def subscribed_again(server: RedisServer, job_id: str) -> None:
+    """The hub is subscribed to the job's channel on the restarted server."""
+    client = redis.Redis.from_url(server.url)
+    channel = names.events_channel(job_id)
+    try:
+        await asyncio.to_thread(wait_until, lambda: client.pubsub_numsub(channel)[0][1], 30)
+    finally:
+        client.close()
+
+
+async def test_readers_get_every_event_once_in_order_after_redis_restarts(
+    tmp_path: Path,
+) -> None:
+    """Regression: the hub's subscription task died on "Connection refused" and readers got
+    only keep-alives until the gateway restarted. Events published while the hub was away
+    (pub/sub drops them) come from the log; later ones live."""
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    try:
+        async with outage_hub(server) as hub:
+            job_id = job()
+            pub = EventPublisher(redis.Redis.from_url(server.url))
+            for i in range(3):
+                pub.publish(job_id, "token", {"text": str(i)})
+            reader = Reader(hub, job_id)
+            await asyncio.wait_for(reader.has(3), 10)
+            await asyncio.to_thread(server.restart)  # the log survives (append-only file)
+            for i in range(3, 6):  # likely before the hub is back: pub/sub drops these
+                pub.publish(job_id, "token", {"text": str(i)})
+            await asyncio.wait_for(subscribed_again(server, job_id), 30)
+            for i in range(6, 9):
+                pub.publish(job_id, "token", {"text": str(i)})
+            pub.publish(job_id, "done", {})
+            await asyncio.wait_for(reader.task, 30)
+            assert [e.seq for e in reader.got] == list(range(1, 11))
+            assert [e.data.get("text") for e in reader.got[:-1]] == [str(i) for i in range(9)]
+            assert reader.got[-1].type == "done"
+            # and a reader joining now is served as before
+            late = await asyncio.wait_for(collect(hub, job_id, after=8), 10)
+            assert [e.seq for e in late] == [9, 10]
+    finally:
+        server.stop()
+
+
+async def test_readers_catch_up_when_the_subscription_connection_is_killed(
+    redis_server: RedisServer,
+) -> None:
+    """Redis stays up but drops the hub's connection (CLIENT KILL): redis-py reconnects and
+    subscribes again by itself, without an error; events published in between came only
+    through the log."""
+    client = aredis.Redis.from_url(redis_server.db(0))
+    hub = EventHub(client, reconnect_min_s=0.05, reconnect_max_s=0.5)
+    await hub.start()
+    sync = redis.Redis.from_url(redis_server.db(0))
+    try:
+        job_id = job()
+        pub = EventPublisher(sync)
+        pub.publish(job_id, "token", {"text": "0"})
+        reader = Reader(hub, job_id)
+        await asyncio.wait_for(reader.has(1), 10)
+        for round_ in range(3):
+            before = hub.reconnects
+            sync.client_kill_filter(_type="pubsub")
+            for i in range(5):  # while the hub reconnects: pub/sub drops what it misses
+                pub.publish(job_id, "token", {"text": f"{round_}.{i}"})
+            await asyncio.to_thread(wait_until, lambda: hub.reconnects > before, 30)  # noqa: B023
+        pub.publish(job_id, "done", {})
+        await asyncio.wait_for(reader.task, 30)
+        assert [e.seq for e in reader.got] == list(range(1, 18))
+    finally:
+        sync.close()
+        await hub.close()
+        await client.aclose()
+
+
+async def test_a_hub_started_while_redis_is_down_serves_readers_once_it_is_up(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis")  # not started yet
+    try:
+        async with outage_hub(server) as hub:
+            server.start()
+            job_id = job()
+            pub = EventPublisher(redis.Redis.from_url(server.url))
+            pub.publish(job_id, "status", {"stage": "summarizing"})
+            reader = Reader(hub, job_id)
+            await asyncio.wait_for(reader.has(1), 30)
+            pub.publish(job_id, "done", {})
+            await asyncio.wait_for(reader.task, 30)
+            assert [(e.seq, e.type) for e in reader.got] == [(1, "status"), (2, "done")]
+    finally:
+        server.stop()
+
+
+async def test_a_job_that_ended_during_the_outage_ends_its_readers_streams(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    try:
+        async with outage_hub(server) as hub:
+            job_id = job()
+            pub = EventPublisher(redis.Redis.from_url(server.url))
+            pub.publish(job_id, "status", {"stage": "summarizing"})
+            readers = [Reader(hub, job_id) for _ in range(5)]
+            await asyncio.wait_for(asyncio.gather(*(r.has(1) for r in readers)), 10)
+            server.stop()
+            await asyncio.sleep(0.5)  # the hub notices and waits for Redis
+            server.start()
+            pub.publish(job_id, "token", {"text": "last words"})
+            pub.publish(job_id, "error", {"error": "boom", "detail": "during the outage"})
+            await asyncio.wait_for(asyncio.gather(*(r.task for r in readers)), 30)
+            for reader in readers:
+                assert [(e.seq, e.type) for e in reader.got] == [
+                    (1, "status"),
+                    (2, "token"),
+                    (3, "error"),
+                ]
+    finally:
+        server.stop()
+
+
+async def test_readers_end_with_events_lost_when_redis_restarts_without_its_data(
+    tmp_path: Path,
+) -> None:
+    """No persistence: the log, the counter and the job's state are gone, and a job that
+    goes on numbers its events from 1 again. Readers cannot be resumed: they end with an
+    `error` event `events_lost` (the gateway first looks for the job's outcome, see
+    tests/gateway/test_events_outage.py), never with events of the new numbering."""
+    server = RedisServer(tmp_path / "redis", appendonly=False).start()
+    try:
+        async with outage_hub(server) as hub:
+            job_id = job()
+            pub = EventPublisher(redis.Redis.from_url(server.url))
+            for i in range(3):
+                pub.publish(job_id, "token", {"text": str(i)})
+            readers = [Reader(hub, job_id) for _ in range(3)]
+            await asyncio.wait_for(asyncio.gather(*(r.has(3) for r in readers)), 10)
+            await asyncio.to_thread(server.restart)
+            for i in range(5):  # the job goes on: numbers 1.. again
+                pub.publish(job_id, "token", {"text": f"new {i}"})
+            await asyncio.wait_for(asyncio.gather(*(r.task for r in readers)), 30)
+            for reader in readers:
+                assert [e.seq for e in reader.got] == [1, 2, 3, 4]
+                assert reader.got[-1].type == "error"
+                assert reader.got[-1].data["error"] == "events_lost"
+    finally:
+        server.stop()
+
+
+async def test_last_event_id_beyond_the_end_still_ends_when_the_job_ends(
+    redis_client: redis.Redis,
+    aclient: EventHub,
+) -> None:
+    """Regression (issue 8, 2.8): a live stream opened with a Last-Event-ID past the last
+    event dropped every later event, the terminal one too, and never ended."""
+    job_id = job()
+    pub = EventPublisher(redis_client)
+    pub.publish(job_id, "status", {"stage": "summarizing"})
+    reader = asyncio.create_task(collect(aclient, job_id, after=999))
+    await asyncio.sleep(0.3)
+    pub.publish(job_id, "token", {"text": "x"})
+    pub.publish(job_id, "done", {})
+    assert await asyncio.wait_for(reader, 10) == []
+    # replayed: a terminal event at or below Last-Event-ID ends the stream as well
+    assert await asyncio.wait_for(collect(aclient, job_id, after=999), 10) == []

@@ -4,11 +4,13 @@ nothing else, against a local stand-in that answers with chosen statuses."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import httpx
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +19,8 @@ from starlette.routing import Route
 from shared.schemas import SummarizeResponse
 from shared.settings import WorkerSettings
 from tests.servers import free_port, serve
+from tests.worker.stand_in import Script
+from tests.worker.stand_in import stand_in as stand_in_factory
 from worker.factory_client import FactoryClient, FactoryError
 
 DONE = {
@@ -142,3 +146,54 @@ def test_a_summary_stream_is_retried_only_before_its_first_token(client_for: Mak
         for item in client.stream_summary("text", "skimmer"):
             pieces.append(item)
     assert pieces == ["a"] and len(calls) == 1  # tokens went out: no retry, no repeats
+
+
+def test_a_factory_sending_only_keep_alives_fails_the_summary_at_the_idle_deadline() -> None:
+    """Keep-alive comments reset the HTTP read timeout: they must not count as progress."""
+    plan = Script(summary="pings", pings_for_s=15.0)
+    with serve(stand_in_factory(plan)) as base:
+        settings = WorkerSettings(  # type: ignore[call-arg]
+            _env_file=None, factory_url=base, task_idle_timeout_s=1.0, retry_max_wait_s=0.05
+        )
+        with pytest.raises(FactoryError, match="no progress") as info:
+            list(FactoryClient(settings).stream_summary("text", "skimmer"))
+    assert not info.value.transient
+    assert plan.calls == ["/summarize"]  # a stalled stream is not retried
+
+
+def test_a_factory_outage_longer_than_a_few_seconds_is_ridden_out() -> None:
+    """Connection refused for ~6 s (longer than 4 attempts' backoff), then the factory is up:
+    the call succeeds."""
+    port = free_port()
+    settings = WorkerSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        factory_url=f"http://127.0.0.1:{port}",
+        retry_max_wait_s=1.0,
+        retry_total_s=60.0,
+    )
+    app = stand_in_factory(Script())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    later = threading.Timer(6.0, server.run)
+    later.start()
+    try:
+        assert FactoryClient(settings).extract("Jane met Bob.", ["Person"])
+    finally:
+        later.cancel()
+        server.should_exit = True
+        later.join(timeout=30)
+
+
+def test_retries_end_at_the_total_retry_time_whatever_the_attempts() -> None:
+    """20 attempts 0.1 s apart cannot fit in a 1 s budget."""
+    app = stand_in(["503"])
+    with serve(app) as base:
+        settings = WorkerSettings(  # type: ignore[call-arg]
+            _env_file=None,
+            factory_url=base,
+            retry_attempts=20,
+            retry_max_wait_s=0.1,
+            retry_total_s=1.0,
+        )
+        with pytest.raises(FactoryError):
+            FactoryClient(settings).extract("x", ["Person"])
+    assert 2 <= len(app.state.calls) < 20

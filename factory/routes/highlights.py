@@ -1,32 +1,28 @@
-"""`POST /highlights`: the article's most central sentences, with their offsets."""
+"""POST /highlights: the article's most central sentences, with their offsets."""
 
 from __future__ import annotations
 
 import time
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
+from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.highlights import candidate_sentences, check_is_text, highlight_indices
-from factory.models import Models
 from shared.http_errors import ApiError
 from shared.schemas import Highlight, HighlightsRequest, HighlightsResponse
-from shared.settings import FactorySettings
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_token)])
 
 
 @router.post("/highlights", response_model=HighlightsResponse)
-async def highlights(req: HighlightsRequest, request: Request) -> HighlightsResponse:
+async def highlights(
+    req: HighlightsRequest, models: ModelsDep, settings: SettingsDep
+) -> HighlightsResponse:
     """Up to `k` sentences, best first, each exactly `text[start:end]`. A text without
     punctuation is cut into windows of words; only the start of a very long text is read
     (`truncated`). Binary junk is refused with 422 `not_text`."""
-    models: Models = request.app.state.models
-    settings: FactorySettings = request.app.state.settings
-    size = len(req.text.encode())
-    if size > settings.max_text_bytes:
-        limit = settings.max_text_bytes
-        raise ApiError(413, "text_too_large", f"text is {size} bytes; the limit is {limit}")
+    check_size(req.text, settings.max_text_bytes, "text")
     check_is_text(req.text)
     embedder = models.embeddings.get()
     ticket = models.gates["embeddings"].admit()

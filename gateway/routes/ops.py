@@ -1,0 +1,63 @@
+"""For operators: liveness for uptime pings, readiness for orchestrators, Prometheus metrics."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from gateway.services import ServicesDep, require_metrics_reader
+from shared import redis_names as names
+from shared.healthcheck import live_workers
+
+router = APIRouter()
+
+
+@router.head("/health", include_in_schema=False)  # uptime monitors send HEAD
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Cheap and always fast, for uptime pings: touches nothing."""
+    return {"status": "ok"}
+
+
+@router.head("/healthz", include_in_schema=False)
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.head("/readyz", include_in_schema=False)
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """503 naming each dependency that does not answer (redis, factory, store), or
+    `workers` when no worker is alive."""
+    failing: dict[str, str] = {}
+    try:
+        await services.redis.ping()
+    except Exception as exc:
+        failing["redis"] = str(exc)
+    try:
+        r = await services.http.get(f"{services.settings.factory_url}/readyz", timeout=3)
+        if r.status_code != 200:
+            failing["factory"] = f"factory /readyz answered {r.status_code}"
+    except httpx.HTTPError as exc:
+        failing["factory"] = f"{type(exc).__name__}: {exc}"
+    try:
+        await anyio.to_thread.run_sync(services.store.ping)
+    except Exception as exc:
+        failing["store"] = str(exc)
+    try:
+        if not await anyio.to_thread.run_sync(live_workers, services.rq_redis):
+            failing["workers"] = f"no live worker on queue {names.QUEUE!r}"
+    except Exception as exc:
+        failing.setdefault("redis", str(exc))
+    if failing:
+        return JSONResponse({"ready": False, "failing": failing}, 503)
+    return JSONResponse({"ready": True})
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
+async def metrics(services: ServicesDep) -> Response:
+    """Read-only: every replica and every scrape sees the workers' same totals."""
+    return await anyio.to_thread.run_sync(lambda: services.metrics.render(services.queue.count))

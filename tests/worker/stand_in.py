@@ -1,0 +1,102 @@
+"""A stand-in factory on loopback that the worker talks to over real HTTP, with scripted
+misbehaviour: a refused summary, keep-alives only, a slow /extract or /audio, or a hook run
+when a summary starts (to inject a fault in the middle of a job)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+STRUCTURED = {
+    "title": "Council approves the river bridge",
+    "main_summary": "The council approved a $20 million bridge over the river.",
+    "key_points": ["7 to 2 vote", "Opens in 2027"],
+    "category": "politics",
+    "sentiment": "neutral",
+    "read_time_min": 1,
+}
+ENTITIES = [{"text": "Jane Okafor", "label": "Person", "score": 0.9, "start": 0, "end": 11}]
+MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" * 64
+
+
+def done_event() -> dict[str, object]:
+    return {
+        "summary": STRUCTURED["main_summary"],
+        "structured": STRUCTURED,
+        "raw": json.dumps(STRUCTURED),
+        "style": "skimmer",
+        "model": "stand-in",
+        "inference_time_ms": 1.0,
+        "input_tokens": 10,
+        "prompt_tokens": 20,
+        "output_tokens": 30,
+        "truncated": False,
+        "max_tokens": 256,
+        "finish_reason": "stop",
+        "timings": {
+            "queue_ms": 0,
+            "time_to_first_token_ms": 1,
+            "generation_ms": 2,
+            "tokens_per_second": 1,
+        },
+    }
+
+
+@dataclass
+class Script:
+    summary: str = "stream"  # "stream", a status code ("422"), or "pings" (keep-alives only)
+    pings_for_s: float = 8.0  # how long "pings" keeps the stream open before it ends
+    extract_delay_s: float = 0.0
+    audio_delay_s: float = 0.0
+    on_summarize: Callable[[], None] | None = None
+    calls: list[str] = field(default_factory=list)
+
+
+def stand_in(script: Script) -> Starlette:
+    async def summarize(request: Request) -> Response:
+        script.calls.append("/summarize")
+        if script.on_summarize is not None:
+            await asyncio.to_thread(script.on_summarize)
+        if script.summary.isdigit():
+            body = {"error": "refused", "detail": "the stand-in refuses this summary"}
+            return JSONResponse(body, int(script.summary))
+
+        async def pings() -> AsyncIterator[str]:
+            for _ in range(int(script.pings_for_s / 0.1)):
+                yield ": ping\r\n\r\n"
+                await asyncio.sleep(0.1)
+
+        async def tokens() -> AsyncIterator[str]:
+            text = json.dumps(STRUCTURED)
+            for i in range(0, len(text), 7):
+                piece = json.dumps({"text": text[i : i + 7]})
+                yield f"event: token\r\ndata: {piece}\r\n\r\n"
+            yield f"event: done\r\ndata: {json.dumps(done_event())}\r\n\r\n"
+
+        body = pings() if script.summary == "pings" else tokens()
+        return StreamingResponse(body, media_type="text/event-stream")
+
+    async def extract(request: Request) -> Response:
+        script.calls.append("/extract")
+        await asyncio.sleep(script.extract_delay_s)
+        return JSONResponse({"entities": ENTITIES, "model": "stand-in", "engine": "stand-in"})
+
+    async def audio(request: Request) -> Response:
+        script.calls.append("/audio")
+        await asyncio.sleep(script.audio_delay_s)
+        return Response(MP3, media_type="audio/mpeg", headers={"X-TTS-Engine": "stand-in"})
+
+    return Starlette(
+        routes=[
+            Route("/summarize", summarize, methods=["POST"]),
+            Route("/extract", extract, methods=["POST"]),
+            Route("/audio", audio, methods=["POST"]),
+        ]
+    )
