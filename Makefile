@@ -18,7 +18,7 @@ DOCKERFILES := factory/Dockerfile gateway/Dockerfile worker/Dockerfile deploy/sm
 COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose"
 
 .PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
-	compose-smoke constraints bench bench-mesh clean
+	compose-smoke constraints bench bench-mesh bench-highlights clean
 
 install: $(STAMP)
 
@@ -67,6 +67,7 @@ test-fast: install services
 # Offline model files shipped by PyPI packages (see README "Models").
 OFFLINE_ENV = HF_HUB_OFFLINE=1 \
 	FACTORY_LLM_MODEL_PATH=$$($(BIN)/python -m factory.offline llm) \
+	FACTORY_EMBEDDING_MODEL=$$($(BIN)/python -m factory.offline minilm) \
 	FACTORY_NER_ENGINE=spacy
 
 # The whole mesh as local processes: factory (small offline models), worker, gateway,
@@ -96,6 +97,9 @@ bench: install
 
 bench-mesh: install
 	$(BIN)/python bench/mesh.py
+
+bench-highlights: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/highlights.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

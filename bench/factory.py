@@ -266,6 +266,7 @@ def measure(threads: int, rounds: int, extras: bool) -> dict[str, object]:
         "HF_HUB_OFFLINE": "1",
         "FACTORY_PORT": str(factory_port),
         "FACTORY_LLM_MODEL_PATH": str(gguf),
+        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
         "FACTORY_LLM_N_CTX": str(N_CTX),
         "FACTORY_LLM_N_THREADS": str(threads),
         "FACTORY_GLINER_MODEL": str(gliner_dir),
@@ -328,7 +329,9 @@ def main() -> None:
     runs = [measure(t, args.rounds, extras=i == 0) for i, t in enumerate(counts)]
     report = render(runs)
     existing = args.out.read_text() if args.out.is_file() else ""
-    mesh = existing.find("\n# Mesh benchmark")  # written by bench/mesh.py: keep it
+    # Written by bench/mesh.py and bench/highlights.py: keep them.
+    found = [existing.find(f"\n# {s} benchmark") for s in ("Mesh", "Highlights")]
+    mesh = min((i for i in found if i >= 0), default=-1)
     args.out.write_text(report + (existing[mesh:] if mesh >= 0 else ""))
     print(report)
 

@@ -165,6 +165,7 @@ def main() -> None:
         "HF_HUB_OFFLINE": "1",
         "FACTORY_PORT": str(fport),
         "FACTORY_LLM_MODEL_PATH": str(offline.smollm2_gguf()),
+        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
         "FACTORY_NER_ENGINE": "spacy",
         "FACTORY_TTS_ENGINES": '["piper"]',
     }
@@ -259,8 +260,9 @@ def main() -> None:
         ]
     )
     existing = args.out.read_text() if args.out.is_file() else ""
-    head = existing.split("\n# Mesh benchmark")[0].rstrip("\n")
-    args.out.write_text(head + "\n" + section)
+    head, _, rest = existing.partition("\n# Mesh benchmark")
+    later = rest.find("\n# Highlights benchmark")  # written by bench/highlights.py: keep it
+    args.out.write_text(head.rstrip("\n") + "\n" + section + (rest[later:] if later >= 0 else ""))
     print(section)
 
 

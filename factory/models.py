@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from factory.embeddings import Embedder, load_embedder
 from factory.gate import ModelGate
 from factory.hub import ModelFetchError, ModelLoadError
 from factory.llm import Generation, Summarizer
@@ -98,10 +99,14 @@ class Models:
         self.llm: ModelSlot[Summarizer] = ModelSlot("llm", lambda: Summarizer.load(settings), retry)
         self.ner: ModelSlot[Extractor] = ModelSlot("ner", lambda: load_extractor(settings), retry)
         self.tts: ModelSlot[Narrator] = ModelSlot("tts", lambda: Narrator.load(settings), retry)
+        self.embeddings: ModelSlot[Embedder] = ModelSlot(
+            "embeddings", lambda: load_embedder(settings), retry
+        )
         self.gates = {
             "llm": ModelGate("llm", settings.llm_max_waiting, retry),
             "ner": ModelGate("ner", settings.ner_max_waiting, retry),
             "tts": ModelGate("tts", settings.tts_max_waiting, retry),
+            "embeddings": ModelGate("embeddings", settings.embedding_max_waiting, retry),
         }
         self.started = time.monotonic()
         self.generations_cancelled = 0
@@ -109,7 +114,8 @@ class Models:
         self._stop = threading.Event()
 
     def slots(self) -> dict[str, ModelSlot[object]]:
-        return {"llm": self.llm, "ner": self.ner, "tts": self.tts}  # type: ignore[dict-item]
+        # The embedder first: it loads in seconds and serves the cheap highlights.
+        return {"embeddings": self.embeddings, "llm": self.llm, "ner": self.ner, "tts": self.tts}  # type: ignore[dict-item]
 
     def start_loading(self) -> None:
         """Load every model in one background thread (one at a time: 2 cores). A model the

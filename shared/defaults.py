@@ -88,3 +88,20 @@ WORKER_REDIS_RETRY_S = 60.0  # a Redis command retries connection failures this 
 REDIS_BACKOFF_FIRST_S = 0.05  # first wait before trying Redis again; doubles
 REDIS_BACKOFF_MAX_S = 2.0
 REDIS_CONNECT_TIMEOUT_S = 5.0
+
+# --- factory: sentences, embeddings, highlights ----------------------------------
+SENTENCE_MAX_WORDS = 80  # a longer run without a boundary is cut into windows of this many words
+SENTENCES_WRAP_MAX_CHARS = 120  # lines at most this wide, all alike, are a hard-wrapped paragraph
+EMBEDDING_PRODUCTION_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDING_MAX_TOKENS = 256  # the model's own max_seq_length; longer sentences are truncated
+EMBEDDING_BATCH_SIZE = 32
+EMBEDDING_MAX_WAITING = 8
+HIGHLIGHTS_DEFAULT_K = 5
+HIGHLIGHTS_MAX_K = 20
+HIGHLIGHTS_MAX_SENTENCES = 300  # sentences ranked at most (the first ones); bounds the time
+HIGHLIGHTS_MAX_CHARS = 60_000  # characters of text split into sentences at most (~10k words)
+HIGHLIGHT_MIN_WORDS = 4  # shorter sentences (headings, "Key facts:") are not offered as highlights
+HIGHLIGHTS_MIN_WORD_SHARE = 0.5  # below this share of letters/digits, the text is not text
+HIGHLIGHTS_POSITION_WEIGHT = 0.9  # score = (1 - w) * centrality + w * position prior; see bench
+HIGHLIGHTS_POSITION_HALF_LIFE_SENTENCES = 5.0  # the prior halves every this many sentences
+HIGHLIGHTS_DUPLICATE_SIMILARITY = 0.92  # a candidate this close to a chosen one is skipped

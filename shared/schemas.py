@@ -213,6 +213,30 @@ class AudioRequest(BaseModel):
     volume: Annotated[str, _percent(-50, 50)] = "+0%"
 
 
+class HighlightsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlankText
+    k: int = Field(d.HIGHLIGHTS_DEFAULT_K, ge=1, le=d.HIGHLIGHTS_MAX_K)
+
+
+class Highlight(BaseModel):
+    text: str = Field(description="the sentence, exactly `text[start:end]` of the text sent")
+    start: int
+    end: int
+    score: float = Field(description="centrality blended with a position prior, 0-1")
+    rank: int = Field(description="1 = best")
+
+
+class HighlightsResponse(BaseModel):
+    highlights: list[Highlight] = Field(description="best first")
+    sentences: int = Field(description="sentences considered")
+    truncated: bool = Field(description="only the start of a long text was considered")
+    model: str
+    runtime: str = Field(description="onnx or torch")
+    inference_time_ms: float
+
+
 # --- health ------------------------------------------------------------------
 
 ModelState = Literal["loading", "ready", "failed", "disabled"]

@@ -14,7 +14,8 @@ from shared import defaults as d
 
 TtsEngineName = Literal["edge", "piper", "espeak"]
 NerEngineName = Literal["gliner", "spacy"]
-ModelName = Literal["llm", "ner", "tts"]
+ModelName = Literal["llm", "ner", "tts", "embeddings"]
+EmbeddingRuntime = Literal["auto", "onnx", "torch"]
 
 
 def _blank_is_unset(value: object) -> object:
@@ -75,6 +76,14 @@ class FactorySettings(BaseSettings):
     tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
     voices: list[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)
     default_voice: str = d.TTS_DEFAULT_VOICE
+
+    # Sentence embeddings and highlights
+    embedding_model: str = d.EMBEDDING_PRODUCTION_MODEL  # hub id or local directory
+    embedding_runtime: EmbeddingRuntime = "auto"  # auto: ONNX when the model ships one
+    embedding_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    embedding_max_waiting: int = Field(d.EMBEDDING_MAX_WAITING, ge=0, le=1000)
+    highlights_max_sentences: int = Field(d.HIGHLIGHTS_MAX_SENTENCES, ge=1, le=10_000)
+    highlights_max_chars: int = Field(d.HIGHLIGHTS_MAX_CHARS, ge=100)
 
     # Limits
     max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)

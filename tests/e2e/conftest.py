@@ -63,6 +63,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) ->
         "FACTORY_LLM_N_CTX": "2048",
         "FACTORY_LLM_MAX_OUTPUT_TOKENS": "768",
         "FACTORY_NER_ENGINE": "spacy",
+        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
         "FACTORY_TTS_ENGINES": '["edge","piper"]',
         "FACTORY_EDGE_TTS_TIMEOUT_S": "5",
         "FACTORY_EDGE_TTS_PROXY": DEAD_PROXY,  # Edge fails, with or without internet

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from factory import offline
 from factory.app import create_app
 from shared.settings import FactorySettings
 from tests.servers import free_port, serve, wait_until
@@ -22,6 +23,7 @@ def factory_settings(gguf_path: Path, gliner_dir: Path, **overrides: Any) -> Fac
     values: dict[str, Any] = {
         "llm_model_path": gguf_path,
         "gliner_model": str(gliner_dir),
+        "embedding_model": str(offline.minilm_dir()),
         "llm_n_ctx": 2048,
         "llm_max_output_tokens": 768,
         "llm_max_waiting": 1,

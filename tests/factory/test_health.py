@@ -37,7 +37,7 @@ def test_health_answers_while_models_load_and_endpoints_say_retry(
         health = httpx.get(f"{base}/health").json()
         assert health["status"] == "healthy"
         assert health["llama_loaded"] and health["gliner_loaded"]
-        assert set(health["models_loaded"]) == {"llm", "ner", "tts"}
+        assert set(health["models_loaded"]) == {"llm", "ner", "tts", "embeddings"}
         assert health["models"]["llm"]["name"]
         assert health["tts_engine"] == "edge"
         assert health["tts_engines"] == ["edge", "piper"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from factory import offline
 from tests.servers import free_port, wait_until
 
 REPO = "pulse-test/gliner"
@@ -39,6 +40,7 @@ def test_a_model_fetched_later_makes_the_factory_ready(
         "FACTORY_LLM_MAX_OUTPUT_TOKENS": "768",
         "FACTORY_GLINER_MODEL": REPO,
         "FACTORY_TTS_ENGINES": '["piper"]',
+        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
         "FACTORY_MODEL_FETCH_RETRY_S": "1",
     }
     log = (tmp_path / "factory.log").open("wb")
