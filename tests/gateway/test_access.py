@@ -4,12 +4,10 @@ outages answered 503 (3.10). No worker runs here, so submitted jobs stay queued.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import redis
 
@@ -17,9 +15,8 @@ from shared.settings import StoreSettings
 from shared.store import StoredResult
 from shared.store.pending import PendingWrites
 from tests.gateway.apps import gateway_settings, running_gateway, text
+from tests.postgres import refuse_connections, throwaway_database, url_of
 from tests.redis_fixtures import RedisServer
-from tests.store.test_contract import PG_ADMIN
-from tests.store.test_outages import cut_connections
 
 KEY = "k3y-for-tests"
 
@@ -158,30 +155,18 @@ def test_redis_down_is_a_503_with_retry_after(tmp_path: Path) -> None:
 def test_postgres_down_is_a_503_and_the_gateway_reconnects_after(db: str, tmp_path: Path) -> None:
     """Regression: PostgreSQL down on POST /queue answered 500, and so did the first request
     after it came back (a stale connection)."""
-    name = f"pulse_gw_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"create database {name}".encode())
-    try:
+    with throwaway_database("pulse_gw") as name:
         store = StoreSettings(  # type: ignore[call-arg]
-            _env_file=None,
-            backend="postgres",
-            database_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
-            timeout_s=3,
+            _env_file=None, backend="postgres", database_url=url_of(name), timeout_s=3
         )
         with running_gateway(gateway_settings(db, tmp_path, store=store)) as client:
             assert client.post("/queue", json={"text": text("a")}).status_code == 202
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # down: no connections
-                admin.execute(f"alter database {name} allow_connections false".encode())
-                cut_connections(name)
+            refuse_connections(name, True)
             r = client.post("/queue", json={"text": text("b")})
             assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
             assert int(r.headers["Retry-After"]) > 0
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:  # back
-                admin.execute(f"alter database {name} allow_connections true".encode())
+            refuse_connections(name, False)
             assert client.post("/queue", json={"text": text("b")}).status_code == 202
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f"drop database {name} with (force)".encode())
 
 
 def test_audio_is_served_from_redis_while_its_store_write_waits(db: str, tmp_path: Path) -> None:

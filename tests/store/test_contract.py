@@ -7,32 +7,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from shared.schemas import Entity, StructuredSummary
 from shared.settings import StoreSettings
 from shared.store import ResultStore, StoredResult, StoreError, content_key, open_store
+from tests.postgres import throwaway_database, url_of
 from tests.servers import serve
 from tests.store.fake_supabase import fake_supabase
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A throwaway database on the local PostgreSQL server."""
-    name = f"pulse_test_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not answering at {PG_ADMIN}: {exc} (see README, Tests)")
-    admin.execute(f"create database {name}".encode())
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f"drop database {name} with (force)".encode())
-        admin.close()
+    with throwaway_database("pulse_test") as name:
+        yield url_of(name)
 
 
 @pytest.fixture(scope="module")

@@ -7,37 +7,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from shared.store import StoreError
 from shared.store.postgres import PostgresStore
 from shared.store.sqlite import SqliteStore
-from tests.store.test_contract import PG_ADMIN, result
+from tests.postgres import cut_connections, throwaway_database
+from tests.store.test_contract import result
 
 
 @pytest.fixture(scope="module")
 def pg_db() -> Iterator[str]:
-    name = f"pulse_outage_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not answering at {PG_ADMIN}: {exc} (see README, Tests)")
-    admin.execute(f"create database {name}".encode())
-    try:
+    with throwaway_database("pulse_outage") as name:
         yield name
-    finally:
-        admin.execute(f"drop database {name} with (force)".encode())
-        admin.close()
-
-
-def cut_connections(db: str) -> int:
-    """What a PostgreSQL restart does to a client: its server-side session is gone."""
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        rows = admin.execute(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (db,)
-        ).fetchall()
-    return len(rows)
 
 
 def test_the_first_call_after_a_postgres_restart_succeeds(pg_db: str) -> None:

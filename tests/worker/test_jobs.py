@@ -23,9 +23,9 @@ from shared.jobstate import JobStates
 from shared.settings import JobSettings, WorkerSettings
 from shared.store import StoredResult
 from shared.store.sqlite import SqliteStore
+from tests.postgres import refuse_connections
 from tests.redis_fixtures import RedisServer
 from tests.servers import free_port, serve
-from tests.worker.conftest import PG_ADMIN
 from tests.worker.stand_in import STRUCTURED, Script, stand_in
 from worker.factory_client import FactoryClient
 from worker.jobs import JobRunner, StoreHandle
@@ -61,18 +61,6 @@ def script(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Script]:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         yield plan
-
-
-def refuse_connections(db: str, refuse: bool) -> None:
-    """Take one database down (existing sessions cut, new ones refused) or bring it back:
-    a PostgreSQL outage for this test alone, the shared server keeps running."""
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f"alter database {db} allow_connections {'false' if refuse else 'true'}")
-        if refuse:
-            admin.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s",
-                (db,),
-            )
 
 
 def payload(tasks: list[str] | None = None) -> dict[str, Any]:

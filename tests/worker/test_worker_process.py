@@ -20,10 +20,11 @@ from shared import redis_names as names
 from shared.jobstate import JobStates
 from shared.settings import JobSettings
 from shared.store import StoredResult
+from tests.postgres import refuse_connections
 from tests.redis_fixtures import RedisServer
 from tests.servers import serve, wait_until
 from tests.worker.stand_in import Script, stand_in
-from tests.worker.test_jobs import events, payload, pending, refuse_connections, state
+from tests.worker.test_jobs import events, payload, pending, state
 
 ROOT = Path(__file__).resolve().parents[2]
 
