@@ -18,7 +18,8 @@ DOCKERFILES := factory/Dockerfile gateway/Dockerfile worker/Dockerfile deploy/sm
 COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose"
 
 .PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
-	compose-smoke constraints bench bench-mesh bench-highlights clean
+	compose-smoke constraints bench bench-mesh bench-highlights bench-grounding \
+	bench-first-highlight clean
 
 install: $(STAMP)
 
@@ -100,6 +101,14 @@ bench-mesh: install
 
 bench-highlights: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/highlights.py
+
+# Fabricated claims injected into the corpus's summaries: how many the grounding check flags.
+bench-grounding: install
+	$(OFFLINE_ENV) $(BIN)/python bench/grounding.py
+
+# Submission -> first `highlights` event through the whole mesh, alone and beside a summary.
+bench-first-highlight: install
+	$(BIN)/python bench/first_highlight.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,5 +1,5 @@
-"""The factory's HTTP API (port 7860): /summarize, /extract, /highlights, /audio, /health,
-/readyz.
+"""The factory's HTTP API (port 7860): /summarize, /extract, /highlights, /provenance,
+/audio, /health, /readyz.
 
 `create_app` only wires: state, lifespan, middleware, error handlers and the routers in
 `factory.routes`.
@@ -14,7 +14,7 @@ import anyio
 from fastapi import FastAPI
 
 from factory.models import Models
-from factory.routes import audio, extract, health, highlights, summarize
+from factory.routes import audio, extract, health, highlights, provenance, summarize
 from shared.http_errors import BodyLimitMiddleware, install_error_handlers
 from shared.settings import FactorySettings
 
@@ -39,6 +39,6 @@ def create_app(settings: FactorySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
-    for module in (health, summarize, extract, highlights, audio):
+    for module in (health, summarize, extract, highlights, provenance, audio):
         app.include_router(module.router)
     return app

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -101,6 +103,42 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return _by_length(texts, self.batch_size, self._run)
+
+
+class CachedEmbedder:
+    """An embedder that remembers its last `max_items` sentences' vectors: a job's
+    provenance compares the summary with the same sentences its highlights embedded."""
+
+    def __init__(self, inner: Embedder, max_items: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.runtime = inner.runtime
+        self.max_items = max_items
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in known:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            fresh = self.inner.embed(missing)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    known[t] = v
+                    self._vectors[t] = v
+                while len(self._vectors) > self.max_items:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+        return np.stack([known[t] for t in texts])
 
 
 def _hub_files(repo: str, names: list[str], offline: bool) -> list[Path]:

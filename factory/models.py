@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from factory.embeddings import Embedder, load_embedder
+from factory.embeddings import CachedEmbedder, Embedder, load_embedder
 from factory.gate import ModelGate
 from factory.hub import ModelFetchError, ModelLoadError
 from factory.llm import Generation, Summarizer
@@ -100,7 +100,9 @@ class Models:
         self.ner: ModelSlot[Extractor] = ModelSlot("ner", lambda: load_extractor(settings), retry)
         self.tts: ModelSlot[Narrator] = ModelSlot("tts", lambda: Narrator.load(settings), retry)
         self.embeddings: ModelSlot[Embedder] = ModelSlot(
-            "embeddings", lambda: load_embedder(settings), retry
+            "embeddings",
+            lambda: CachedEmbedder(load_embedder(settings), d.EMBEDDING_CACHE_SENTENCES),
+            retry,
         )
         self.gates = {
             "llm": ModelGate("llm", settings.llm_max_waiting, retry),

@@ -42,8 +42,12 @@ async def ended_events(
     made: list[tuple[EventType, dict[str, Any]]] = []
     result = status.result or {}
     if not logged and after == 0:  # the log expired: the stored result stands in for it
+        if result.get("highlights"):
+            made.append(("highlights", result["highlights"]))
         if result.get("summary"):
             made.append(("summary", result["summary"]))
+        if result.get("provenance"):
+            made.append(("provenance", result["provenance"]))
         if result.get("entities") is not None:
             made.append(("entities", {"entities": result["entities"]}))
     if status.status == "finished":

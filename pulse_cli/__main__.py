@@ -16,7 +16,7 @@ from pulse_cli.client import GatewayClient, GatewayError
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 STYLES = ("skimmer", "executive", "eli5")
-TASKS = ("summary", "entities", "audio")
+TASKS = ("highlights", "summary", "entities", "audio")
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("source", help="an http(s) URL, a path to a text file, or - for stdin")
     submit.add_argument("--style", choices=STYLES, default="skimmer")
     submit.add_argument(
-        "--tasks", type=_tasks, default=list(TASKS), help="comma-separated, default: all three"
+        "--tasks", type=_tasks, default=list(TASKS), help="comma-separated, default: all four"
     )
     submit.add_argument("--voice", help="narration voice (the factory's /voices lists them)")
     submit.add_argument("--refresh", action="store_true", help="run again, ignore a stored result")
@@ -93,6 +93,10 @@ def follow(
             data = event.data
             if event.type == "status":
                 progress.update(str(data.get("stage")), data.get("progress"))
+            elif event.type == "highlights":
+                progress.hide()
+                render.highlights(out, data)
+                progress.show()
             elif event.type == "token":
                 if not streaming:
                     progress.hide()
@@ -105,6 +109,10 @@ def follow(
                     out.print(data.get("main_summary", ""), end="")
                 render.summary_footer(out, data)
                 streaming = False
+                progress.show()
+            elif event.type == "provenance":
+                progress.hide()
+                render.provenance(out, data)
                 progress.show()
             elif event.type == "entities":
                 progress.hide()

@@ -96,6 +96,37 @@ def summary_footer(out: Console, summary: dict[str, Any]) -> None:
         out.print(f"  • {point}")
 
 
+def highlights(out: Console, found: dict[str, Any]) -> None:
+    """The article's key sentences, shown the moment they arrive (before the summary)."""
+    items = found.get("highlights") or []
+    if not items:
+        out.print(f"No highlights ({found.get('error') or 'no sentence to highlight'}).")
+        return
+    out.print(Text("Highlights", "bold"))
+    for h in sorted(items, key=lambda h: h.get("start", 0)):  # in the article's order
+        out.print(f"  [{h.get('rank')}] {h.get('text')}")
+    out.print()
+
+
+def provenance(out: Console, checked: dict[str, Any]) -> None:
+    """The grounding check: a line per claim the article does not support."""
+    claims = checked.get("claims") or []
+    flagged = [c for c in claims if c.get("unsupported")]
+    if not flagged:
+        out.print(f"Grounding: all {len(claims)} claims are supported by the article.")
+        return
+    out.print(Text(f"Grounding: {len(flagged)} of {len(claims)} claims unsupported", "bold"))
+    for claim in flagged:
+        why = []
+        if "low_support" in claim.get("reasons", []):
+            why.append(f"support {claim.get('support', 0):.2f}")
+        if claim.get("unknown_numbers"):
+            why.append("numbers not in the article: " + ", ".join(claim["unknown_numbers"]))
+        if claim.get("unknown_names"):
+            why.append("names not in the article: " + ", ".join(claim["unknown_names"]))
+        out.print(f"  ! {claim.get('text')} ({'; '.join(why)})")
+
+
 def entities_table(out: Console, entities: list[dict[str, Any]]) -> None:
     if not entities:
         out.print("No entities found.")
@@ -111,10 +142,14 @@ def entities_table(out: Console, entities: list[dict[str, Any]]) -> None:
 
 def stored_result(out: Console, result: dict[str, Any]) -> None:
     """A finished job's result, as `pulse status` and a cached submission show it."""
+    if result.get("highlights"):
+        highlights(out, result["highlights"])
     summary = result.get("summary")
     if summary:
         out.print(summary.get("main_summary", ""))
         summary_footer(out, summary)
+    if result.get("provenance"):
+        provenance(out, result["provenance"])
     if result.get("entities") is not None:
         out.print()
         entities_table(out, result["entities"])

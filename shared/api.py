@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.jobs import Task
+from shared.jobs import DEFAULT_TASKS, Task
 from shared.schemas import Label, NoLineControls, NoSurrogates, SpokenText, Style
 
 JobState = Literal["queued", "started", "finished", "failed"]
@@ -20,7 +20,7 @@ class SubmitRequest(BaseModel):
     url: Url | None = None
     text: SpokenText | None = Field(None, description="may be narrated: no control characters")
     style: Style = "skimmer"
-    tasks: list[Task] = Field(["summary", "entities", "audio"], min_length=1)
+    tasks: list[Task] = Field(default_factory=lambda: list(DEFAULT_TASKS), min_length=1)
     labels: list[Label] | None = Field(None, min_length=1, max_length=25)
     voice: Voice | None = None
     refresh: bool = Field(False, description="run again even if a stored result exists")

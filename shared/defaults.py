@@ -96,6 +96,7 @@ EMBEDDING_PRODUCTION_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_MAX_TOKENS = 256  # the model's own max_seq_length; longer sentences are truncated
 EMBEDDING_BATCH_SIZE = 32
 EMBEDDING_MAX_WAITING = 8
+EMBEDDING_CACHE_SENTENCES = 4096  # sentence vectors kept for reuse (~1.5 KB each)
 HIGHLIGHTS_DEFAULT_K = 5
 HIGHLIGHTS_MAX_K = 20
 HIGHLIGHTS_MAX_SENTENCES = 300  # sentences ranked at most (the first ones); bounds the time
@@ -105,3 +106,11 @@ HIGHLIGHTS_MIN_WORD_SHARE = 0.5  # below this share of letters/digits, the text 
 HIGHLIGHTS_POSITION_WEIGHT = 0.9  # score = (1 - w) * centrality + w * position prior; see bench
 HIGHLIGHTS_POSITION_HALF_LIFE_SENTENCES = 5.0  # the prior halves every this many sentences
 HIGHLIGHTS_DUPLICATE_SIMILARITY = 0.92  # a candidate this close to a chosen one is skipped
+
+# --- factory: provenance and grounding -------------------------------------------
+PROVENANCE_MAX_CLAIM_CHARS = 2_000  # one claim (main_summary is split into sentences)
+PROVENANCE_MAX_KEY_POINTS = 20
+PROVENANCE_DEFAULT_SOURCES = 3
+PROVENANCE_MAX_SOURCES = 5
+PROVENANCE_SOURCE_FLOOR = 0.2  # a source below this similarity is not offered (the best is)
+GROUNDING_MIN_SUPPORT = 0.5  # a claim whose best source is below this is unsupported; see bench

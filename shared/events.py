@@ -6,9 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-EventType = Literal["status", "token", "summary", "entities", "audio", "error", "done"]
+EventType = Literal[
+    "status", "highlights", "token", "summary", "provenance", "entities", "audio", "error", "done"
+]
 TERMINAL: frozenset[str] = frozenset({"done", "error"})
-Stage = Literal["queued", "summarizing", "entities", "audio", "storing", "done"]
+Stage = Literal[
+    "queued", "highlighting", "summarizing", "grounding", "entities", "audio", "storing", "done"
+]
 
 
 class JobEvent(BaseModel):

@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field
 from shared import defaults as d
 from shared.schemas import Style
 
-Task = Literal["summary", "entities", "audio"]
+Task = Literal["highlights", "summary", "entities", "audio"]
+DEFAULT_TASKS: list[Task] = ["highlights", "summary", "entities", "audio"]
 
 
 class JobRequest(BaseModel):
     text: str
     style: Style = "skimmer"
-    tasks: list[Task] = ["summary", "entities", "audio"]
+    tasks: list[Task] = Field(default_factory=lambda: list(DEFAULT_TASKS))
     labels: list[str] = Field(default_factory=lambda: list(d.NER_DEFAULT_LABELS))
     voice: str | None = None
     source_url: str | None = None

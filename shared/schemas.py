@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 from shared import defaults as d
@@ -228,12 +229,91 @@ class Highlight(BaseModel):
     rank: int = Field(description="1 = best")
 
 
-class HighlightsResponse(BaseModel):
+class Highlights(BaseModel):
+    """A job's highlights, as published (`highlights` event) and stored."""
+
     highlights: list[Highlight] = Field(description="best first")
     sentences: int = Field(description="sentences considered")
     truncated: bool = Field(description="only the start of a long text was considered")
     model: str
+
+
+class HighlightsResponse(Highlights):
     runtime: str = Field(description="onnx or torch")
+    inference_time_ms: float
+
+
+# --- provenance and grounding ---------------------------------------------------
+
+ClaimText = Annotated[
+    str,
+    StringConstraints(max_length=d.PROVENANCE_MAX_CLAIM_CHARS),
+    NoSurrogates,
+    NoControls,
+]
+
+
+class ProvenanceRequest(BaseModel):
+    """The summary's claims to check against the article they summarise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlankText = Field(description="the article")
+    main_summary: ClaimText | None = Field(None, description="split into sentences, each a claim")
+    key_points: Annotated[list[ClaimText], Field(max_length=d.PROVENANCE_MAX_KEY_POINTS)] = []
+    sources: int = Field(
+        d.PROVENANCE_DEFAULT_SOURCES,
+        ge=1,
+        le=d.PROVENANCE_MAX_SOURCES,
+        description="supporting sentences returned per claim",
+    )
+
+    @model_validator(mode="after")
+    def _some_claim(self) -> Self:
+        if not (self.main_summary or "").strip() and not any(p.strip() for p in self.key_points):
+            raise ValueError("give a main_summary or at least one key point to check")
+        return self
+
+
+class SourceSentence(BaseModel):
+    text: str = Field(description="exactly `text[start:end]` of the article")
+    start: int
+    end: int
+    similarity: float = Field(description="cosine similarity to the claim")
+
+
+ClaimKind = Literal["main_summary", "key_point"]
+
+
+class Claim(BaseModel):
+    kind: ClaimKind
+    index: int = Field(description="key point number, or sentence number in main_summary")
+    text: str
+    start: int | None = Field(None, description="offset in main_summary (its sentences only)")
+    end: int | None = None
+    support: float = Field(description="best similarity of a source sentence, 0-1")
+    unsupported: bool
+    reasons: list[str] = Field(
+        description="why it is unsupported: low_support, unknown_number, unknown_name"
+    )
+    unknown_numbers: list[str] = Field(description="numbers and dates absent from the article")
+    unknown_names: list[str] = Field(description="proper names absent from the article")
+    sources: list[SourceSentence] = Field(description="best supporting sentences first")
+
+
+class Provenance(BaseModel):
+    """Every claim of a summary linked to its sources, as published and stored."""
+
+    claims: list[Claim]
+    unsupported: int = Field(description="claims flagged unsupported")
+    min_support: float = Field(description="support below this flags a claim")
+    model: str
+
+
+class ProvenanceResponse(Provenance):
+    sentences: int = Field(description="article sentences compared")
+    truncated: bool = Field(description="only the start of a long article was compared")
+    runtime: str
     inference_time_ms: float
 
 

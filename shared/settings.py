@@ -84,6 +84,8 @@ class FactorySettings(BaseSettings):
     embedding_max_waiting: int = Field(d.EMBEDDING_MAX_WAITING, ge=0, le=1000)
     highlights_max_sentences: int = Field(d.HIGHLIGHTS_MAX_SENTENCES, ge=1, le=10_000)
     highlights_max_chars: int = Field(d.HIGHLIGHTS_MAX_CHARS, ge=100)
+    # A summary's claim whose best article sentence is less similar than this is unsupported.
+    grounding_min_support: float = Field(d.GROUNDING_MIN_SUPPORT, ge=0.0, le=1.0)
 
     # Limits
     max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)
@@ -188,6 +190,7 @@ class WorkerSettings(BaseSettings):
     retry_max_wait_s: float = Field(d.FACTORY_RETRY_MAX_WAIT_S, gt=0, le=600)
     retry_total_s: float = Field(d.FACTORY_RETRY_TOTAL_S, gt=0, le=3600)
     task_idle_timeout_s: float = Field(d.TASK_IDLE_TIMEOUT_S, gt=0)
+    highlights_k: int = Field(d.HIGHLIGHTS_DEFAULT_K, ge=1, le=d.HIGHLIGHTS_MAX_K)
     store_retry_attempts: int = Field(d.STORE_WRITE_ATTEMPTS, ge=1, le=20)
     store_retry_max_wait_s: float = Field(d.STORE_WRITE_MAX_WAIT_S, gt=0, le=300)
     pending_store_ttl_s: int = Field(d.PENDING_STORE_TTL_S, ge=60)

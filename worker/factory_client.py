@@ -20,7 +20,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from shared.schemas import Entity, SummarizeResponse
+from shared.schemas import (
+    Entity,
+    HighlightsResponse,
+    ProvenanceResponse,
+    StructuredSummary,
+    SummarizeResponse,
+)
 from shared.settings import WorkerSettings
 
 TRANSIENT_STATUS = {429, 502, 503, 504}
@@ -161,6 +167,15 @@ class FactoryClient:
                 _raise_for(response)
                 return response
         raise AssertionError("unreachable")
+
+    def highlights(self, text: str, k: int) -> HighlightsResponse:
+        data = self._post("/highlights", {"text": text, "k": k}).json()
+        return HighlightsResponse.model_validate(data)
+
+    def provenance(self, text: str, summary: StructuredSummary) -> ProvenanceResponse:
+        body: dict[str, Any] = {"text": text, "main_summary": summary.main_summary}
+        body["key_points"] = summary.key_points
+        return ProvenanceResponse.model_validate(self._post("/provenance", body).json())
 
     def extract(self, text: str, labels: list[str]) -> list[Entity]:
         data = self._post("/extract", {"text": text, "labels": labels}).json()

@@ -21,7 +21,7 @@ from shared.eventlog import EventPublisher
 from shared.events import EventType, Stage
 from shared.jobs import JobRequest
 from shared.jobstate import JobStates
-from shared.schemas import Entity, StructuredSummary
+from shared.schemas import Entity, Highlights, Provenance, StructuredSummary
 from shared.settings import StoreSettings, WorkerSettings
 from shared.store import ResultStore, StoredResult, StoreError, open_store
 from shared.store.pending import PendingWrites
@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 TASK_ERRORS = (FactoryError, httpx.HTTPError, OSError, ValueError)
 
 PROGRESS: dict[Stage, float] = {
+    "highlighting": 0.02,
     "summarizing": 0.05,
+    "grounding": 0.55,
     "entities": 0.6,
     "audio": 0.75,
     "storing": 0.9,
@@ -111,6 +113,7 @@ class JobRunner:
         self._stage: Stage | None = None
         self._stage_started = self._started
         self.first_text_ms: float | None = None  # factory request -> first summary text
+        self.highlights_ms: float | None = None  # job start -> highlights published
         self.job = job
         self.request = request
         self.factory = factory
@@ -159,15 +162,49 @@ class JobRunner:
                 return item.structured
         raise FactoryError("the summary stream gave no result", transient=False)
 
+    def highlights(self, outcomes: dict[str, str]) -> Highlights | None:
+        """The cheap part first: the article's key sentences, before the LLM is asked
+        anything. A failure (text with no sentence, the embedder down) is this task's."""
+        try:
+            found = self.factory.highlights(self.request.text, self.settings.highlights_k)
+        except TASK_ERRORS as exc:
+            outcomes["highlights"] = _failed(exc)
+            self.publish("highlights", {"highlights": [], "error": outcomes["highlights"]})
+            return None
+        outcomes["highlights"] = "ok"
+        shown = Highlights.model_validate(found.model_dump(include=set(Highlights.model_fields)))
+        self.publish("highlights", shown.model_dump(mode="json"))
+        self.highlights_ms = round((time.monotonic() - self._started) * 1000, 1)
+        return shown
+
+    def ground(self, summary: StructuredSummary, outcomes: dict[str, str]) -> Provenance | None:
+        """Link the summary's claims to the article's sentences; flag the unsupported."""
+        try:
+            found = self.factory.provenance(self.request.text, summary)
+        except TASK_ERRORS as exc:
+            outcomes["provenance"] = _failed(exc)
+            return None
+        outcomes["provenance"] = "ok"
+        shown = Provenance.model_validate(found.model_dump(include=set(Provenance.model_fields)))
+        self.publish("provenance", shown.model_dump(mode="json"))
+        return shown
+
     def run(self) -> StoredResult:
-        req, outcomes = self.request, {}
+        req, outcomes = self.request, dict[str, str]()
+        highlights: Highlights | None = None
         summary: StructuredSummary | None = None
+        provenance: Provenance | None = None
         entities: list[Entity] | None = None
         audio: bytes | None = None
+        if "highlights" in req.tasks:
+            self.stage("highlighting")
+            highlights = self.highlights(outcomes)
         if "summary" in req.tasks:
             self.stage("summarizing")
             summary = self.summarize()  # a failed summary fails the job
             outcomes["summary"] = "ok"
+            self.stage("grounding")
+            provenance = self.ground(summary, outcomes)
         if "entities" in req.tasks:
             self.stage("entities")
             try:
@@ -186,8 +223,9 @@ class JobRunner:
                 self.publish("audio", {"url": url, "bytes": len(audio), "engine": engine})
             except TASK_ERRORS as exc:
                 audio, outcomes["audio"] = None, _failed(exc)
-        if all(v != "ok" for v in outcomes.values()):
-            raise FactoryError("every task failed: " + "; ".join(outcomes.values()), False)
+        if all(outcomes.get(task) != "ok" for task in req.tasks):
+            failures = "; ".join(f"{task} {outcomes[task]}" for task in req.tasks)
+            raise FactoryError("every task failed: " + failures, False)
         self.stage("storing")
         result = StoredResult(
             job_id=self.job.id,
@@ -197,7 +235,9 @@ class JobRunner:
             tasks=req.tasks,
             source_url=req.source_url,
             title=req.title or (summary.title if summary else None),
+            highlights=highlights,
             summary=summary,
+            provenance=provenance,
             entities=entities,
             has_audio=audio is not None,
             outcomes=outcomes,
@@ -211,7 +251,7 @@ class JobRunner:
         JobStates(self.job.connection, self.settings.jobs).finished(
             self.job.id, shown.model_dump(mode="json")
         )
-        waited = {"factory_first_text_ms": self.first_text_ms}
+        waited = {"highlights_ms": self.highlights_ms, "factory_first_text_ms": self.first_text_ms}
         done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
         self.publish("done", done)
         if store_failure is None:  # the store answers: write what earlier jobs could not

@@ -26,9 +26,10 @@ async def legacy_stream(
     url: Annotated[str, Query(max_length=2048)],
     style: Style = "skimmer",
 ) -> Response:
-    """The older client's one call: scrape, enqueue and stream the summary's events."""
+    """The older client's one call: scrape, enqueue and stream the summary's events (with
+    `highlights` and `provenance` events first and after, which it may ignore)."""
     try:
-        req = SubmitRequest(url=url, style=style, tasks=["summary"])
+        req = SubmitRequest(url=url, style=style, tasks=["highlights", "summary"])
     except ValidationError as exc:  # the same 422 as a bad body: fields named, no 500
         raise RequestValidationError(exc.errors(include_url=False)) from exc
     _, body = await submit(req, services, access.client_address(services.settings, request))

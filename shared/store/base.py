@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field
 
 from shared.jobs import Task
-from shared.schemas import Entity, StructuredSummary
+from shared.schemas import Entity, Highlights, Provenance, StructuredSummary
 
 
 def content_key(text: str, style: str, tasks: list[str], options: dict[str, object]) -> str:
@@ -36,7 +36,9 @@ class StoredResult(BaseModel):
     tasks: list[Task]
     source_url: str | None = None
     title: str | None = None
+    highlights: Highlights | None = None
     summary: StructuredSummary | None = None
+    provenance: Provenance | None = None
     entities: list[Entity] | None = None
     has_audio: bool = False
     outcomes: dict[str, str] = Field(
