@@ -26,7 +26,11 @@ async def provenance(
     with the reasons."""
     check_size(req.text, settings.max_text_bytes, "text")
     check_is_text(req.text)
-    claims = summary_claims(req.main_summary, req.key_points)
+    claims = [
+        c
+        for c in summary_claims(req.main_summary, req.key_points)
+        if any(ch.isalnum() for ch in c.text)
+    ]
     if not claims:
         raise ApiError(422, "no_claims", "the summary has no sentence to check")
     embedder = models.embeddings.get()

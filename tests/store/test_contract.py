@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.schemas import Entity, StructuredSummary
+from shared.schemas import (
+    Claim,
+    Entity,
+    Highlight,
+    Highlights,
+    Provenance,
+    SourceSentence,
+    StructuredSummary,
+)
 from shared.settings import StoreSettings
 from shared.store import ResultStore, StoredResult, StoreError, content_key, open_store
 from tests.postgres import throwaway_database, url_of
@@ -54,14 +62,36 @@ def result(job_id: str, key: str = "k1", **fields: object) -> StoredResult:
         sentiment="neutral",
         read_time_min=1,
     )
+    lede = "Jane Okafor said the council approved the bridge."
+    highlights = Highlights(
+        highlights=[Highlight(text=lede, start=0, end=len(lede), score=0.95, rank=1)],
+        sentences=12,
+        truncated=False,
+        model="all-MiniLM-L6-v2",
+    )
+    source = SourceSentence(text=lede, start=0, end=len(lede), similarity=0.81)
+    claim = Claim(
+        kind="key_point",
+        index=0,
+        text="7 to 2 vote",
+        support=0.41,
+        unsupported=True,
+        reasons=["low_support", "unknown_number"],
+        unknown_numbers=["7", "2"],
+        unknown_names=[],
+        sources=[source],
+    )
+    provenance = Provenance(claims=[claim], unsupported=1, min_support=0.5, model="m")
     values: dict[str, object] = {
         "job_id": job_id,
         "content_key": key,
         "status": "finished",
         "style": "skimmer",
-        "tasks": ["summary", "entities", "audio"],
+        "tasks": ["highlights", "summary", "entities", "audio"],
         "title": "Springfield approves bridge",
+        "highlights": highlights,
         "summary": summary,
+        "provenance": provenance,
         "entities": [Entity(text="Jane Okafor", label="Person", score=0.9, start=4, end=15)],
         "outcomes": {"summary": "ok", "entities": "ok", "audio": "ok"},
         **fields,
@@ -80,6 +110,34 @@ def test_round_trip_keeps_every_field(store: ResultStore) -> None:
     loaded = store.get(saved.job_id)
     assert loaded == saved
     assert store.audio(saved.job_id) == b"ID3fake-mp3"
+
+
+def test_postgres_shows_highlights_and_provenance_as_columns(pg_url: str) -> None:
+    """The migration's generated columns, for SQL and Supabase's table editor."""
+    import psycopg
+
+    store = open_store(StoreSettings(_env_file=None, backend="postgres", database_url=pg_url))  # type: ignore[call-arg]
+    saved = result(unique())
+    try:
+        store.save(saved)
+        store.save(result(unique(), highlights=None, provenance=None, summary=None))
+    finally:
+        store.close()
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "select highlights, provenance, unsupported_claims from pulse_results "
+            "where job_id = %s",
+            (saved.job_id,),
+        ).fetchone()
+        blanks = conn.execute(
+            "select count(*) from pulse_results where highlights is null and "
+            "unsupported_claims is null"
+        ).fetchone()
+    assert row is not None and saved.highlights and saved.provenance
+    assert row[0] == saved.highlights.model_dump(mode="json")
+    assert row[1] == saved.provenance.model_dump(mode="json")
+    assert row[2] == 1
+    assert blanks is not None and blanks[0] >= 1
 
 
 def test_unknown_job_and_missing_audio(store: ResultStore) -> None:

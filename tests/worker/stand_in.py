@@ -1,6 +1,6 @@
 """A stand-in factory on loopback that the worker talks to over real HTTP, with scripted
-misbehaviour: a refused summary, keep-alives only, a slow /extract or /audio, or a hook run
-when a summary starts (to inject a fault in the middle of a job)."""
+misbehaviour: a refused summary or highlights, keep-alives only, a slow /extract or /audio,
+or a hook run when a summary starts (to inject a fault in the middle of a job)."""
 
 from __future__ import annotations
 
@@ -49,9 +49,57 @@ def done_event() -> dict[str, object]:
     }
 
 
+def highlights_body(text: str) -> dict[str, object]:
+    """The text's first sentence, with its offsets, as /highlights answers."""
+    end = text.index(". ") + 1
+    first = {"text": text[:end], "start": 0, "end": end, "score": 1.0, "rank": 1}
+    return {
+        "highlights": [first],
+        "sentences": text.count(". ") + 1,
+        "truncated": False,
+        "model": "stand-in",
+        "runtime": "none",
+        "inference_time_ms": 1.0,
+    }
+
+
+def provenance_body(main_summary: str, key_points: list[str]) -> dict[str, object]:
+    """Every claim supported by the first sentence, except one that names Springfield."""
+    source = {"text": "Jane Okafor said", "start": 0, "end": 16, "similarity": 0.9}
+    claims = []
+    for kind, index, text in [("main_summary", 0, main_summary)] + [
+        ("key_point", i, p) for i, p in enumerate(key_points)
+    ]:
+        invented = "Springfield" in text
+        claims.append(
+            {
+                "kind": kind,
+                "index": index,
+                "text": text,
+                "support": 0.9,
+                "unsupported": invented,
+                "reasons": ["unknown_name"] if invented else [],
+                "unknown_numbers": [],
+                "unknown_names": ["Springfield"] if invented else [],
+                "sources": [source],
+            }
+        )
+    return {
+        "claims": claims,
+        "unsupported": sum(c["unsupported"] for c in claims),
+        "min_support": 0.5,
+        "model": "stand-in",
+        "sentences": 8,
+        "truncated": False,
+        "runtime": "none",
+        "inference_time_ms": 1.0,
+    }
+
+
 @dataclass
 class Script:
     summary: str = "stream"  # "stream", a status code ("422"), or "pings" (keep-alives only)
+    highlights: str = "ok"  # "ok" or a status code the stand-in answers /highlights with
     pings_for_s: float = 8.0  # how long "pings" keeps the stream open before it ends
     extract_delay_s: float = 0.0
     audio_delay_s: float = 0.0
@@ -83,6 +131,18 @@ def stand_in(script: Script) -> Starlette:
         body = pings() if script.summary == "pings" else tokens()
         return StreamingResponse(body, media_type="text/event-stream")
 
+    async def highlights(request: Request) -> Response:
+        script.calls.append("/highlights")
+        if script.highlights.isdigit():
+            body = {"error": "not_text", "detail": "the text does not look like prose"}
+            return JSONResponse(body, int(script.highlights))
+        return JSONResponse(highlights_body((await request.json())["text"]))
+
+    async def provenance(request: Request) -> Response:
+        script.calls.append("/provenance")
+        body = await request.json()
+        return JSONResponse(provenance_body(body["main_summary"], body["key_points"]))
+
     async def extract(request: Request) -> Response:
         script.calls.append("/extract")
         await asyncio.sleep(script.extract_delay_s)
@@ -96,6 +156,8 @@ def stand_in(script: Script) -> Starlette:
     return Starlette(
         routes=[
             Route("/summarize", summarize, methods=["POST"]),
+            Route("/highlights", highlights, methods=["POST"]),
+            Route("/provenance", provenance, methods=["POST"]),
             Route("/extract", extract, methods=["POST"]),
             Route("/audio", audio, methods=["POST"]),
         ]

@@ -175,7 +175,7 @@ def test_a_store_failing_at_the_final_write_keeps_the_summary_then_writes_it_whe
 
     # PostgreSQL is back: the next job's worker writes the kept result, MP3 included.
     second = run(r, payload(["summary"]))
-    assert state(r, second)["result"]["outcomes"] == {"summary": "ok"}
+    assert state(r, second)["result"]["outcomes"] == {"summary": "ok", "provenance": "ok"}
     assert pending(r) == set()
     assert not r.exists(names.pending_store_write(first))
     with psycopg.connect(database_url) as conn:
@@ -187,7 +187,12 @@ def test_a_store_failing_at_the_final_write_keeps_the_summary_then_writes_it_whe
     assert row is not None
     stored = StoredResult.model_validate(row[0])
     assert stored.status == "finished" and stored.summary is not None
-    assert stored.outcomes == {"summary": "ok", "entities": "ok", "audio": "ok"}
+    assert stored.outcomes == {
+        "summary": "ok",
+        "provenance": "ok",
+        "entities": "ok",
+        "audio": "ok",
+    }
     assert bytes(row[1]).startswith(b"ID3")
     assert state(r, first)["result"]["outcomes"] == stored.outcomes  # status agrees again
 
@@ -224,7 +229,7 @@ def test_sqlite_disk_full_keeps_the_summary_in_redis_until_there_is_room(
 
     room["pages"] = 1000  # room again
     _, runner = job(["summary"])
-    assert runner.run().outcomes == {"summary": "ok"}
+    assert runner.run().outcomes == {"summary": "ok", "provenance": "ok"}
     assert pending(r) == set()
     saved = SqliteStore(db, audio).get(first)
     assert saved is not None and saved.title == long_title and saved.summary is not None
@@ -247,3 +252,78 @@ def test_a_job_whose_request_does_not_parse_ends_visibly(r: redis.Redis, script:
     now = state(r, job_id)
     assert now["status"] == "failed" and "ValidationError" in now["error"], now
     assert events(r, job_id)[-1][0] == "error"
+
+
+def test_highlights_come_before_the_llm_is_asked_and_provenance_after_the_summary(
+    r: redis.Redis, script: Script
+) -> None:
+    job_id = run(r, payload(["highlights", "summary", "entities", "audio"]))
+    assert script.calls[:2] == ["/highlights", "/summarize"]
+    assert script.calls.index("/provenance") == 2
+    logged = events(r, job_id)
+    kinds = [kind for kind, _ in logged]
+    assert kinds[:3] == ["status", "highlights", "status"]
+    assert logged[0][1]["stage"] == "highlighting" and logged[2][1]["stage"] == "summarizing"
+    assert kinds.index("highlights") < kinds.index("token")
+    assert kinds.index("summary") < kinds.index("provenance") < kinds.index("entities")
+    stages = [data["stage"] for kind, data in logged if kind == "status"]
+    assert stages == [
+        "highlighting",
+        "summarizing",
+        "grounding",
+        "entities",
+        "audio",
+        "storing",
+        "done",
+    ]
+    found = dict(logged)["highlights"]
+    assert found["highlights"][0]["text"] == TEXT[: TEXT.index(". ") + 1]
+    result = state(r, job_id)["result"]
+    assert result["highlights"] == found
+    assert result["provenance"] == dict(logged)["provenance"]
+    assert result["provenance"]["unsupported"] == 0
+    assert len(result["provenance"]["claims"]) == 1 + len(STRUCTURED["key_points"])
+    assert result["outcomes"] == {
+        "highlights": "ok",
+        "summary": "ok",
+        "provenance": "ok",
+        "entities": "ok",
+        "audio": "ok",
+    }
+    assert dict(logged)["done"]["timings"]["highlights_ms"] > 0
+
+
+def test_bad_input_highlights_refused_is_that_tasks_failure_and_the_summary_still_comes(
+    r: redis.Redis, script: Script
+) -> None:
+    script.highlights = "422"
+    job_id = run(r, payload(["highlights", "summary"]))
+    now = state(r, job_id)
+    assert now["status"] == "finished", now
+    outcome = now["result"]["outcomes"]["highlights"]
+    assert outcome.startswith("failed: factory answered 422 (not_text"), outcome
+    assert now["result"]["highlights"] is None
+    assert now["result"]["summary"] == STRUCTURED
+    found = dict(events(r, job_id))["highlights"]
+    assert found == {"highlights": [], "error": outcome}
+
+
+def test_highlights_alone_ask_the_llm_nothing(r: redis.Redis, script: Script) -> None:
+    job_id = run(r, payload(["highlights"]))
+    assert script.calls == ["/highlights"]
+    now = state(r, job_id)
+    assert now["status"] == "finished", now
+    assert now["result"]["outcomes"] == {"highlights": "ok"}
+    assert now["result"]["summary"] is None and now["result"]["provenance"] is None
+    kinds = [kind for kind, _ in events(r, job_id)]
+    assert "token" not in kinds and kinds[-1] == "done"
+
+
+def test_highlights_alone_refused_fail_the_job_with_the_reason(
+    r: redis.Redis, script: Script
+) -> None:
+    script.highlights = "422"
+    job_id = run(r, payload(["highlights"]))
+    now = state(r, job_id)
+    assert now["status"] == "failed", now
+    assert "every task failed: highlights failed: factory answered 422" in now["error"]
