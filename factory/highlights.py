@@ -2,11 +2,14 @@
 
 Centrality is each sentence's cosine similarity to the document's centroid ("centroid") or its
 LexRank score over the sentence-similarity graph ("lexrank"), scaled to 0-1 over the candidates;
-the score blends it with a position prior that halves every `half_life` sentences.
+the score blends it with a position prior that halves every `half_life` sentences. With a
+strong prior only the lead can reach the top k, so only the sentences that could are embedded
+(and the centroid is theirs): `reach()`.
 """
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -98,6 +101,21 @@ def pick(vectors: np.ndarray, score: np.ndarray, k: int, duplicate_similarity: f
     return chosen + skipped[: k - len(chosen)]
 
 
+def reach(positions: list[int], k: int, ranking: Ranking) -> int:
+    """How many of the offered sentences (at sentence index `positions`) can make the top
+    `k`: past the last one a sentence's prior is so far below the k-th sentence's that no
+    centrality (at most 1) makes up for it. Plus `k` more, for near-duplicates skipped."""
+    w = ranking.position_weight
+    if w <= 0 or len(positions) <= k:
+        return len(positions)
+    floor = 0.5 ** (positions[k - 1] / ranking.half_life) - (1 - w) / w
+    if floor <= 0:
+        return len(positions)
+    last = ranking.half_life * math.log2(1 / floor)  # prior(p) > floor  <=>  p < last
+    within = sum(1 for p in positions if p < last)
+    return min(len(positions), within + k)
+
+
 def highlight_indices(
     sentences: list[Sentence],
     embed: object,
@@ -112,6 +130,7 @@ def highlight_indices(
         return []
     offered = [i for i, s in enumerate(sentences) if len(s.text.split()) >= d.HIGHLIGHT_MIN_WORDS]
     offered = offered or list(range(len(sentences)))
+    offered = offered[: reach(offered, k, ranking)]  # only these are embedded
     vectors = embed([sentences[i].text for i in offered])  # type: ignore[operator]
     score = scores(vectors, offered, ranking)
     picked = pick(vectors, score, k, ranking.duplicate_similarity)

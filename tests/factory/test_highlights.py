@@ -14,7 +14,7 @@ import pytest
 from factory import offline
 from factory.app import create_app
 from factory.embeddings import OnnxEmbedder, TorchEmbedder, load_embedder
-from factory.highlights import Ranking, highlight_indices
+from factory.highlights import Ranking, highlight_indices, reach
 from factory.hub import ModelFetchError
 from factory.sentences import split_sentences
 from shared import defaults as d
@@ -234,3 +234,41 @@ def test_a_hub_model_that_is_not_cached_offline_says_what_to_set() -> None:
     )
     with pytest.raises(ModelFetchError, match="FACTORY_EMBEDDING_MODEL"):
         load_embedder(settings)
+
+
+def test_reach_bounds_the_sentences_that_can_make_the_top_k() -> None:
+    """Whatever the centrality (0-1), no sentence past `reach() - k` makes the top k: the
+    prior alone keeps it out, so it need not be embedded."""
+    rng = np.random.default_rng(7)
+    ranking = Ranking()
+    dense = list(range(300))
+    sparse = sorted(rng.choice(60, size=40, replace=False).tolist())  # short ones skipped
+    for positions in (dense, sparse):
+        for k in (1, 3, 5):
+            within = reach(positions, k, ranking) - k
+            assert within < len(positions) - k  # the bound leaves sentences out
+            prior = 0.5 ** (np.asarray(positions) / ranking.half_life)
+            for _ in range(300):
+                centrality = rng.random(len(positions)) ** rng.uniform(0.1, 5)
+                centrality[rng.integers(len(positions))] = 1.0  # the most central, anywhere
+                w = ranking.position_weight
+                score = (1 - w) * centrality + w * prior
+                top = np.argsort(-score, kind="stable")[:k]
+                assert top.max() < within, (k, top, within)
+
+
+def test_only_the_sentences_within_reach_are_embedded() -> None:
+    sentences = split_sentences(" ".join(f"Sentence number {i} is here." for i in range(300)))
+    seen: list[int] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        seen.append(len(texts))
+        rows = np.random.default_rng(len(texts)).normal(size=(len(texts), 8))
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    best = highlight_indices(sentences, embed, 5)
+    assert seen == [reach(list(range(300)), 5, Ranking())] and seen[0] < 20
+    assert sorted(i for i, _ in best) == [0, 1, 2, 3, 4]
+    # Without a position prior every sentence can be the most central: all are embedded.
+    highlight_indices(sentences, embed, 5, Ranking(position_weight=0.0))
+    assert seen[-1] == 300
