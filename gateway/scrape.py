@@ -158,11 +158,19 @@ def bounded_title(title: str | None, max_chars: int = d.ARTICLE_TITLE_MAX_CHARS)
 
 
 def _decode_text(body: bytes, charset: str | None) -> str:
-    """Text in the declared charset, or UTF-8 when that is unknown or not a text codec."""
+    """Text in the declared charset. A charset that is unknown or not a text codec is
+    ignored when the body is UTF-8 (as a browser falls back to a default), else refused."""
     try:
         text = body.decode(charset or "utf-8", errors="replace")
     except (LookupError, ValueError, TypeError):
-        text = body.decode("utf-8", errors="replace")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScrapeError(
+                "bad_encoding",
+                f"the page declares the charset {charset!r}, which is not a text encoding, "
+                "and it is not UTF-8 either",
+            ) from None
     return text.encode("utf-8", errors="replace").decode()  # no lone surrogates (UTF-7)
 
 

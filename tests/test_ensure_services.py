@@ -10,6 +10,7 @@ from pathlib import Path
 
 import redis
 
+from tests.redis_fixtures import RedisServer
 from tests.servers import free_port
 
 SCRIPT = Path(__file__).parents[1] / "scripts" / "ensure-services.sh"
@@ -25,8 +26,10 @@ def ensure(*services: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_running_services_are_left_alone() -> None:
-    run = ensure("redis", "postgres")
+def test_running_services_are_left_alone(redis_server: RedisServer) -> None:
+    """The session's private Redis (never one on 6379, which may not exist here) and the
+    PostgreSQL the tests use."""
+    run = ensure("redis", "postgres", PULSE_REDIS_PORT=str(redis_server.port))
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""
 

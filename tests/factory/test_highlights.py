@@ -76,6 +76,7 @@ def test_k_defaults_to_five_and_more_than_there_are_gives_them_all(
     )
 
 
+@pytest.mark.slow  # loads the embedding model itself
 def test_without_the_position_prior_the_off_topic_sentence_ranks_last() -> None:
     text = (
         "The city council approved a new bridge over the river on Tuesday. "
@@ -208,6 +209,7 @@ def test_an_embedder_that_fails_to_load_answers_503_and_shows_in_health(
         assert httpx.get(f"{url}/readyz").status_code == 200
 
 
+@pytest.mark.slow  # loads the embedding model itself
 def test_the_onnx_runtime_gives_the_torch_vectors(tmp_path: Path) -> None:
     """An ONNX export beside the model (as the hub's copy has) is picked by `auto`."""
     from bench.highlights import export_onnx
@@ -228,6 +230,7 @@ def test_the_onnx_runtime_gives_the_torch_vectors(tmp_path: Path) -> None:
     assert np.abs(a - b).max() < 1e-4
 
 
+@pytest.mark.slow  # loads the embedding model itself
 def test_a_hub_model_that_is_not_cached_offline_says_what_to_set() -> None:
     settings = FactorySettings(  # type: ignore[call-arg]
         _env_file=None, embedding_model="segmento-pulse-tests/no-such-model"

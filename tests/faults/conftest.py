@@ -237,7 +237,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mesh]:
+def fault_mesh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Mesh]:
     """Everything but the workers, which each test starts; `appendonly` comes from the
     test's parameter (indirect) and defaults to off."""
     appendonly = bool(getattr(request, "param", False))

@@ -102,7 +102,10 @@ def site(big_bytes: int) -> Starlette:
 
     async def charset(request: Request) -> Response:
         kind = f"text/plain; charset={request.path_params['name']}"
-        return Response(ARTICLE_TEXT.encode(), media_type=kind)
+        body = ARTICLE_TEXT.encode()
+        if request.query_params.get("latin1"):  # not UTF-8: "café" in Latin-1
+            body = ARTICLE_TEXT.replace("river", "café").encode("latin-1")
+        return Response(body, media_type=kind)
 
     async def huge_plain(_: Request) -> Response:
         line = " ".join(f"word{i % 1000}" for i in range(130_000))  # ~1 MB, one line

@@ -142,6 +142,36 @@ async def test_dripping_pages_do_not_stop_other_scrapes_or_readiness(
             assert "deadline" in r.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "gateway",
+    [{"deadline_s": 6.0, "max_concurrent": 4, "max_concurrent_per_client": 2}],
+    indirect=True,
+)
+async def test_readiness_answers_while_drips_hold_every_scraping_connection(
+    gateway: str, site_url: str
+) -> None:
+    """Regression: /readyz probed the factory through the scraping pool; with every one of its
+    connections held by a drip, the probe waited for a free one and answered 503."""
+    drip = {"url": f"{site_url}/drip?every=0.5"}
+    async with (
+        from_address(gateway, "127.0.0.2") as a,
+        from_address(gateway, "127.0.0.3") as b,
+        from_address(gateway, "127.0.0.4") as someone,
+    ):
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for client in (a, a, b, b):  # 4 drips: the whole pool of 4
+                    tg.start_soon(partial(client.post, QUEUE, json=drip))
+                await anyio.sleep(2.0)
+                busy = await someone.post(QUEUE, json={"url": f"{site_url}/article"})
+                assert busy.status_code == 429 and busy.json()["error"] == "scrapes_busy"
+                started = anyio.current_time()
+                ready = await someone.get("/readyz")
+                waited = anyio.current_time() - started
+                assert set(ready.json().get("failing", {})) <= {"workers"}, ready.text
+                assert waited < 2.0, waited  # not behind a drip's deadline
+
+
 @pytest.mark.parametrize("gateway", [{"max_concurrent": 2, "deadline_s": 3.0}], indirect=True)
 async def test_scrapes_beyond_the_total_bound_get_429(gateway: str, site_url: str) -> None:
     drip = {"url": f"{site_url}/drip?every=0.5"}

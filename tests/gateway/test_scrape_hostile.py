@@ -287,6 +287,17 @@ async def test_plain_text_with_an_unusable_charset_is_read_as_utf8(
     assert article.text == ARTICLE_TEXT.strip()
 
 
+@pytest.mark.parametrize("charset", ["x-no-such-charset", "rot13"])
+async def test_bad_input_an_unusable_charset_on_text_that_is_not_utf8_is_422_bad_encoding(
+    site_url: str, client: httpx.AsyncClient, charset: str
+) -> None:
+    """Regression: a LookupError was a 500 carrying the exception's text."""
+    with pytest.raises(ScrapeError) as caught:
+        await Scraper(settings(), client).scrape(f"{site_url}/charset/{charset}?latin1=1", CLIENT)
+    assert caught.value.code == "bad_encoding" and caught.value.status == 422
+    assert charset in caught.value.detail
+
+
 # --- 2.6: titles are bounded ---------------------------------------------------------
 
 
