@@ -336,9 +336,12 @@ def main() -> None:
             "centrality (centroid or LexRank) and position is more than 0.001 ROUGE-L above "
             "lead-3 on either half. The default position weight is the best on `articles/` "
             "(the tuning half; `readability-pages/` is the check): with it the top three are "
-            "the lead's (last column), so the target (>= lead-3) is met by keeping the lead, "
-            "not by the embeddings. Centrality orders the highlights after the lead and demotes a "
-            "lead sentence only when it is far off-topic.",
+            "almost always the lead's (last column), so the target (>= lead-3) is met by "
+            "keeping the lead, not by the embeddings. Centrality orders the highlights after "
+            "the lead and demotes a lead sentence only when it is far off-topic. Each ranking "
+            "embeds only the sentences its position prior lets reach the top k, plus "
+            f"{d.HIGHLIGHTS_CONTEXT_SENTENCES} for the centroid (`factory.highlights.reach`); "
+            "with position weight 0 that is every sentence.",
             "",
         ]
     )

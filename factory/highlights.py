@@ -3,8 +3,8 @@
 Centrality is each sentence's cosine similarity to the document's centroid ("centroid") or its
 LexRank score over the sentence-similarity graph ("lexrank"), scaled to 0-1 over the candidates;
 the score blends it with a position prior that halves every `half_life` sentences. With a
-strong prior only the lead can reach the top k, so only the sentences that could are embedded
-(and the centroid is theirs): `reach()`.
+strong prior only the lead can reach the top k, so only the sentences that could (`reach()`)
+and `HIGHLIGHTS_CONTEXT_SENTENCES` more are embedded, and make the centroid.
 """
 
 from __future__ import annotations
@@ -130,7 +130,9 @@ def highlight_indices(
         return []
     offered = [i for i, s in enumerate(sentences) if len(s.text.split()) >= d.HIGHLIGHT_MIN_WORDS]
     offered = offered or list(range(len(sentences)))
-    offered = offered[: reach(offered, k, ranking)]  # only these are embedded
+    # Only these are embedded: the sentences that can make the top k, and a few more so the
+    # centroid sees more of the article than its lead.
+    offered = offered[: reach(offered, k, ranking) + d.HIGHLIGHTS_CONTEXT_SENTENCES]
     vectors = embed([sentences[i].text for i in offered])  # type: ignore[operator]
     score = scores(vectors, offered, ranking)
     picked = pick(vectors, score, k, ranking.duplicate_similarity)

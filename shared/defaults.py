@@ -106,6 +106,10 @@ HIGHLIGHTS_MIN_WORD_SHARE = 0.5  # below this share of letters/digits, the text 
 HIGHLIGHTS_POSITION_WEIGHT = 0.9  # score = (1 - w) * centrality + w * position prior; see bench
 HIGHLIGHTS_POSITION_HALF_LIFE_SENTENCES = 5.0  # the prior halves every this many sentences
 HIGHLIGHTS_DUPLICATE_SIMILARITY = 0.92  # a candidate this close to a chosen one is skipped
+# Sentences embedded past the last one that can make the top k (factory.highlights.reach), for
+# the centroid only: with 0 it is the lead's, 3 pages' top 3 left lead-3 and ROUGE-L fell
+# 0.001 below it; with 8 it is 0.001 above (bench/highlights.py, tuned on articles/).
+HIGHLIGHTS_CONTEXT_SENTENCES = 8
 
 # --- factory: provenance and grounding -------------------------------------------
 PROVENANCE_MAX_CLAIM_CHARS = 2_000  # one claim (main_summary is split into sentences)
