@@ -117,4 +117,4 @@ PROVENANCE_MAX_KEY_POINTS = 20
 PROVENANCE_DEFAULT_SOURCES = 3
 PROVENANCE_MAX_SOURCES = 5
 PROVENANCE_SOURCE_FLOOR = 0.2  # a source below this similarity is not offered (the best is)
-GROUNDING_MIN_SUPPORT = 0.5  # a claim whose best source is below this is unsupported; see bench
+GROUNDING_MIN_SUPPORT = 0.4  # a claim whose best source is below this is unsupported; see bench
