@@ -65,10 +65,11 @@ test: lint services
 test-fast: install services
 	$(BIN)/pytest -m "not slow"
 
-# Offline model files shipped by PyPI packages (see README "Models").
+# Offline model files shipped by PyPI packages (see README "Models"); MiniLM gets an ONNX export
+# beside it once (in ~/.cache), as the hub's copy has.
 OFFLINE_ENV = HF_HUB_OFFLINE=1 \
 	FACTORY_LLM_MODEL_PATH=$$($(BIN)/python -m factory.offline llm) \
-	FACTORY_EMBEDDING_MODEL=$$($(BIN)/python -m factory.offline minilm) \
+	FACTORY_EMBEDDING_MODEL=$$($(BIN)/python -m factory.offline minilm-onnx) \
 	FACTORY_NER_ENGINE=spacy
 
 # The whole mesh as local processes: factory (small offline models), worker, gateway,

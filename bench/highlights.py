@@ -106,50 +106,13 @@ def splitter_rows(corpus: list[Page], rounds: int) -> list[list[str]]:
 # --- 2. embedding runtimes ----------------------------------------------------------
 
 
-def export_onnx(model_dir: Path, target: Path) -> Path:
-    """all-MiniLM-L6-v2's transformer as ONNX (last_hidden_state), with torch's TorchScript
-    exporter. That exporter imports the `onnx` package only to merge onnxscript functions
-    into the file, and this model has none: the merge step is skipped so `onnx` is not needed."""
-    import torch
-    from torch.onnx._internal.torchscript_exporter import utils as exporter_utils
-    from transformers import AutoModel
-
-    exporter_utils.onnx_proto_utils._add_onnxscript_fn = lambda model_bytes, _: model_bytes
-
-    class Encoder(torch.nn.Module):
-        def __init__(self, model: torch.nn.Module) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(
-            self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
-        ) -> torch.Tensor:
-            return self.model(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
-
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
-    ids = torch.ones(2, 16, dtype=torch.long)
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        Encoder(model),
-        (ids, torch.ones_like(ids), torch.zeros_like(ids)),
-        str(target),
-        input_names=names,
-        output_names=["last_hidden_state"],
-        dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
-        opset_version=17,
-        dynamo=False,
-    )
-    return target
-
-
 def embedders(threads: int, tmp: Path) -> dict[str, TorchEmbedder | OnnxEmbedder]:
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(threads)
     model_dir = offline.minilm_dir()
-    onnx_path = export_onnx(model_dir, tmp / "onnx" / "model.onnx")
+    onnx_path = offline.export_onnx(model_dir, tmp / "onnx" / "model.onnx")
     batch = d.EMBEDDING_BATCH_SIZE
     return {
         "onnx": OnnxEmbedder(onnx_path, model_dir / "tokenizer.json", "minilm", threads, batch),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,11 +211,7 @@ def test_an_embedder_that_fails_to_load_answers_503_and_shows_in_health(
 @pytest.mark.slow  # loads the embedding model itself
 def test_the_onnx_runtime_gives_the_torch_vectors(tmp_path: Path) -> None:
     """An ONNX export beside the model (as the hub's copy has) is picked by `auto`."""
-    from bench.highlights import export_onnx
-
-    model = tmp_path / "minilm"
-    shutil.copytree(offline.minilm_dir(), model)
-    export_onnx(model, model / "onnx" / "model.onnx")
+    model = offline.minilm_onnx_dir(tmp_path)  # the export beside links to the files
     values = {"embedding_model": str(model), "embedding_threads": 2}
     onnx = load_embedder(FactorySettings(_env_file=None, **values))  # type: ignore[call-arg]
     torch = load_embedder(
