@@ -33,6 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.results import replace_section  # noqa: E402
 from factory import offline, prompts  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
 
@@ -328,11 +329,7 @@ def main() -> None:
     counts = [int(t) for t in args.threads.split(",")]
     runs = [measure(t, args.rounds, extras=i == 0) for i, t in enumerate(counts)]
     report = render(runs)
-    existing = args.out.read_text() if args.out.is_file() else ""
-    # Written by bench/mesh.py and bench/highlights.py: keep them.
-    found = [existing.find(f"\n# {s} benchmark") for s in ("Mesh", "Highlights")]
-    mesh = min((i for i in found if i >= 0), default=-1)
-    args.out.write_text(report + (existing[mesh:] if mesh >= 0 else ""))
+    replace_section(args.out, "# Factory benchmark", report)
     print(report)
 
 

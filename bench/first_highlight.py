@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import re
 import statistics
@@ -31,15 +30,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import factory as fb  # noqa: E402
+from bench.results import replace_section  # noqa: E402
 from factory import offline  # noqa: E402
 from tests.redis_fixtures import RedisServer  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("bench_factory", ROOT / "bench" / "factory.py")
-assert _spec and _spec.loader
-fb = importlib.util.module_from_spec(_spec)
-sys.modules["bench_factory"] = fb
-_spec.loader.exec_module(fb)
 
 SECTION = "# First-highlight benchmark"
 WORDS = 1000
@@ -265,11 +260,7 @@ def main() -> None:
             "",
         ]
     )
-    existing = args.out.read_text() if args.out.is_file() else ""
-    before, found, after = existing.partition("\n" + SECTION + "\n")
-    later = re.search(r"\n# ", after) if found else None
-    rest = after[later.start() :] if later else ""
-    args.out.write_text(before.rstrip("\n") + "\n" + section + rest)
+    replace_section(args.out, SECTION, section)
     print(section)
 
 

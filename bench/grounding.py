@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bench.corpus import Page, pages  # noqa: E402
+from bench.results import replace_section  # noqa: E402
 from factory import offline, prompts  # noqa: E402
 from factory.grounding import ClaimSpec, Grounding, ground, summary_claims  # noqa: E402
 from factory.highlights import candidate_sentences  # noqa: E402
@@ -769,10 +770,7 @@ def main() -> None:
             "",
         ]
     )
-    existing = args.out.read_text() if args.out.is_file() else ""
-    head, _, rest = existing.partition("\n" + SECTION)
-    tail = rest[rest.find("\n# ") :] if "\n# " in rest else ""
-    args.out.write_text(head.rstrip("\n") + "\n\n" + section + tail)
+    replace_section(args.out, SECTION, section)
     print(section)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import re
 import shutil
@@ -29,17 +28,13 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import factory as fb  # noqa: E402
+from bench.results import replace_section  # noqa: E402
 from factory import offline  # noqa: E402
 from shared.eventlog import EventPublisher  # noqa: E402
 from tests.redis_fixtures import RedisServer  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
 from worker.fields import StringFieldStream  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("bench_factory", ROOT / "bench" / "factory.py")
-assert _spec and _spec.loader
-fb = importlib.util.module_from_spec(_spec)
-sys.modules["bench_factory"] = fb
-_spec.loader.exec_module(fb)
 
 
 def factory_summary(client: httpx.Client, text: str) -> Any:
@@ -259,10 +254,7 @@ def main() -> None:
             "",
         ]
     )
-    existing = args.out.read_text() if args.out.is_file() else ""
-    head, _, rest = existing.partition("\n# Mesh benchmark")
-    later = rest.find("\n# Highlights benchmark")  # written by bench/highlights.py: keep it
-    args.out.write_text(head.rstrip("\n") + "\n" + section + (rest[later:] if later >= 0 else ""))
+    replace_section(args.out, "# Mesh benchmark", section)
     print(section)
 
 

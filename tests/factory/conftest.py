@@ -53,6 +53,18 @@ def factory_url(gguf_path: Path, gliner_dir: Path) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="session")
+def embedder_factory_url(gguf_path: Path) -> Iterator[str]:
+    """A factory with spaCy NER and Piper (no GLiNER to build), for the tests of the
+    embedder's routes (/highlights, /provenance)."""
+    settings = factory_settings(
+        gguf_path, Path("unused"), ner_engine="spacy", tts_engines=["piper"]
+    )
+    with serve(create_app(settings)) as url:
+        wait_all_loaded(url)
+        yield url
+
+
 @pytest.fixture
 def client(factory_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=factory_url, timeout=120) as c:

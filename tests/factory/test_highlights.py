@@ -22,21 +22,9 @@ from tests.factory.conftest import factory_settings, wait_all_loaded
 from tests.servers import serve
 
 
-@pytest.fixture(scope="module")
-def base(gguf_path: Path) -> Iterator[str]:
-    """A factory with spaCy NER and Piper (no GLiNER to build: these tests are about the
-    embedder)."""
-    settings = factory_settings(
-        gguf_path, Path("unused"), ner_engine="spacy", tts_engines=["piper"]
-    )
-    with serve(create_app(settings)) as url:
-        wait_all_loaded(url)
-        yield url
-
-
 @pytest.fixture
-def client(base: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base, timeout=120) as c:
+def client(embedder_factory_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=embedder_factory_url, timeout=120) as c:
         yield c
 
 

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from factory.app import create_app
 from shared import defaults as d
-from tests.factory.conftest import factory_settings, wait_all_loaded
 from tests.factory.test_bad_input import post_json
-from tests.servers import serve
 
 
 @pytest.fixture(scope="module")
-def client(gguf_path: Path) -> Iterator[httpx.Client]:
-    settings = factory_settings(
-        gguf_path, Path("unused"), ner_engine="spacy", tts_engines=["piper"]
-    )
-    with serve(create_app(settings)) as url:
-        wait_all_loaded(url)
-        with httpx.Client(base_url=url, timeout=120) as c:
-            yield c
+def client(embedder_factory_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=embedder_factory_url, timeout=120) as c:
+        yield c
 
 
 def test_every_claim_is_linked_to_article_sentences_with_exact_offsets(
