@@ -27,6 +27,7 @@ from shared import defaults as d
 from shared import redis_names as names
 from shared.eventlog import EventHub
 from shared.http_errors import ApiError, BodyLimitMiddleware, install_error_handlers
+from shared.redis_retry import async_retry_for, retry_for
 from shared.settings import GatewaySettings
 from shared.store import StoreError, open_store
 
@@ -53,10 +54,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rq_redis = Redis.from_url(settings.redis_url)
+        # A Redis restart (stale pooled connections, Redis loading its AOF) is ridden out
+        # for `redis_retry_s` within the request; beyond that the request is a 503.
+        rq_redis = Redis.from_url(settings.redis_url, retry=retry_for(settings.redis_retry_s))
         # Blocking: a burst of readers waits for a free connection instead of failing.
         pool = aredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=30,
+            retry=async_retry_for(settings.redis_retry_s),
         )
         events_redis = aredis.Redis(connection_pool=pool)
         hub = EventHub(events_redis)

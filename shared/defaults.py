@@ -88,6 +88,7 @@ WORKER_REDIS_RETRY_S = 60.0  # a Redis command retries connection failures this 
 REDIS_BACKOFF_FIRST_S = 0.05  # first wait before trying Redis again; doubles
 REDIS_BACKOFF_MAX_S = 2.0
 REDIS_CONNECT_TIMEOUT_S = 5.0
+GATEWAY_REDIS_RETRY_S = 2.0  # a gateway request rides out a Redis restart this long, then 503
 
 # --- factory: sentences, embeddings, highlights ----------------------------------
 SENTENCE_MAX_WORDS = 80  # a longer run without a boundary is cut into windows of this many words

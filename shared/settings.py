@@ -210,6 +210,8 @@ class GatewaySettings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_max_connections: int = Field(64, ge=4, le=10_000)
+    # A request waits this long for Redis through a restart before it is answered 503.
+    redis_retry_s: float = Field(d.GATEWAY_REDIS_RETRY_S, ge=0, le=60)
     factory_url: str = f"http://127.0.0.1:{d.FACTORY_PORT}"
     # When set: needed to submit and list; a job reads with it or with the job's read token.
     api_key: OptionalSecret = None

@@ -11,8 +11,6 @@ from types import FrameType
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 from rq import Queue, Worker
 from rq.exceptions import StopRequested
 from rq.executions import Execution
@@ -23,6 +21,7 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
 from shared import defaults as d
 from shared import redis_names as names
+from shared.redis_retry import retry_for
 from shared.settings import WorkerSettings
 from worker.jobs import StoreHandle, drain_pending, on_horse_killed, record_lost
 from worker.recovery import job_ended, reap_lost_jobs
@@ -31,22 +30,12 @@ log = logging.getLogger("pulse.worker")
 OUTAGE = (redis.ConnectionError, redis.TimeoutError)
 
 
-def retries_within(budget_s: float, backoff: ExponentialBackoff) -> int:
-    """How many retries of `backoff` add up to `budget_s` of waiting."""
-    waited, retries = 0.0, 0
-    while waited < budget_s:
-        retries += 1
-        waited += backoff.compute(retries)
-    return retries
-
-
 def redis_client(settings: WorkerSettings) -> redis.Redis:
     """Every command (the work horse's too: it inherits this client) retries connection
     failures with backoff for `redis_retry_s`, so a Redis restart only pauses a job."""
-    backoff = ExponentialBackoff(cap=d.REDIS_BACKOFF_MAX_S, base=d.REDIS_BACKOFF_FIRST_S)
     return redis.Redis.from_url(
         settings.redis_url,
-        retry=Retry(backoff, retries_within(settings.redis_retry_s, backoff)),
+        retry=retry_for(settings.redis_retry_s),
         socket_connect_timeout=d.REDIS_CONNECT_TIMEOUT_S,
     )
 

@@ -4,6 +4,7 @@ outages answered 503 (3.10). No worker runs here, so submitted jobs stay queued.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,6 +149,28 @@ def test_redis_down_is_a_503_with_retry_after(tmp_path: Path) -> None:
             own.start()  # no persistence: the job is gone, but the gateway answers again
             assert client.get(f"/queue/{job_id}").status_code == 404
             assert client.post("/queue", json={"text": text("b")}).status_code == 202
+    finally:
+        own.stop()
+
+
+@pytest.mark.parametrize("appendonly", [True, False], ids=["aof", "no-aof"])
+def test_a_redis_restart_is_ridden_out_within_the_request(tmp_path: Path, appendonly: bool) -> None:
+    """Regression (a fresh machine's CI): the first submission after Redis came back, while
+    it was still loading its append-only file or on a connection pooled before the restart,
+    answered 503 redis_unavailable."""
+    own = RedisServer(tmp_path / "redis", appendonly=appendonly).start()
+    try:
+        with running_gateway(gateway_settings(own.db(0), tmp_path)) as client:
+            first = client.post("/queue", json={"text": text("a")}).json()["job_id"]
+            for i in range(3):
+                own.stop()
+                back = threading.Timer(0.3, own.start)  # back while the request waits
+                back.start()
+                r = client.post("/queue", json={"text": text(f"restart {i}")})
+                back.join()
+                assert r.status_code == 202, r.text
+                status = client.get(f"/queue/{first}")
+                assert status.status_code == (200 if appendonly else 404), status.text
     finally:
         own.stop()
 
