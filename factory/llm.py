@@ -35,8 +35,9 @@ class Prompt:
     """A request's prompt as tokens: `shared prefix + article + suffix`."""
 
     tokens: list[int]
-    article_tokens: int
+    article_tokens: int  # of the article that reached the model
     truncated: bool
+    given_tokens: int = 0  # of the text it was given
 
 
 @dataclass
@@ -133,18 +134,34 @@ class Summarizer:
             )
         return self._frames[key]
 
-    def prepare(self, style: Style, structured: bool, article: str, max_tokens: int) -> Prompt:
-        """Lay out the prompt, cutting the article by tokens so `max_tokens` still fit."""
-        before, after = self._frame(style, structured)
+    def count_tokens(self, text: str) -> int:
+        """The article tokens of `text`, as `prepare` counts them."""
+        return len(self._article_tokens(text))
+
+    def _article_tokens(self, text: str) -> list[int]:
         # special=False: text inside an article can never become a control token.
-        body = self.llama.tokenize(article.strip().encode(), add_bos=False, special=False)
+        return self.llama.tokenize(text.strip().encode(), add_bos=False, special=False)
+
+    def prepare(
+        self,
+        style: Style,
+        structured: bool,
+        article: str,
+        max_tokens: int,
+        limit_tokens: int | None = None,
+    ) -> Prompt:
+        """Lay out the prompt, cutting the article by tokens so `max_tokens` still fit (and,
+        with `limit_tokens`, to at most that many: plain head truncation)."""
+        before, after = self._frame(style, structured)
+        body = self._article_tokens(article)
+        given = len(body)
         room = self.n_ctx - len(before) - len(after) - max_tokens
         if room < 1:
             raise ValueError(f"max_tokens={max_tokens} leaves no room for the article")
-        truncated = len(body) > room
-        if truncated:
-            body = body[:room]
-        return Prompt(tokens=before + body + after, article_tokens=len(body), truncated=truncated)
+        truncated = given > room  # cut to fit the context window
+        keep = room if limit_tokens is None else min(room, limit_tokens)
+        body = body[:keep]
+        return Prompt(before + body + after, len(body), truncated, given)
 
     def generate(
         self,

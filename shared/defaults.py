@@ -17,6 +17,10 @@ LLM_MAX_OUTPUT_TOKENS = 1024  # hard cap on any request's max_tokens
 LLM_DEFAULT_TEMPERATURE = 0.3
 LLM_MAX_WAITING = 4  # requests queued behind the running generation before 429
 LLM_PROMPT_MARGIN_TOKENS = 8  # slack for re-tokenisation differences after cutting an article
+LLM_INPUT_BUDGET_TOKENS = 0  # article tokens that reach the LLM; 0 = the whole article (see eval)
+LLM_MAX_INPUT_BUDGET_TOKENS = 131_072
+BUDGET_POSITION_WEIGHT = 0.3  # sentence score = (1 - w) * centrality + w * position prior
+BUDGET_MAX_SENTENCES = 300  # sentences of a long article that compete for the budget
 LLM_PRODUCTION_REPO = "bartowski/Meta-Llama-3-8B-Instruct-GGUF"
 LLM_PRODUCTION_FILE = "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"
 

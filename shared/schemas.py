@@ -121,9 +121,25 @@ class SummarizeRequest(BaseModel):
     temperature: float = Field(d.LLM_DEFAULT_TEMPERATURE, ge=0.0, le=2.0)
     structured: bool = False
     stream: bool = False
+    input_budget_tokens: int | None = Field(
+        None,
+        ge=0,
+        le=d.LLM_MAX_INPUT_BUDGET_TOKENS,
+        description="article tokens the model may read; 0 = the whole article; "
+        "default: the server's FACTORY_LLM_INPUT_BUDGET_TOKENS",
+    )
+    input_selection: Literal["ranked", "head"] = Field(
+        "ranked",
+        description="over the budget: ranked = the lead, then the best sentences, in order, "
+        "none cut; head = the first tokens (plain truncation)",
+    )
+
+
+InputApplied = Literal["off", "under_budget", "ranked", "lead", "head"]
 
 
 class Timings(BaseModel):
+    input_ms: float | None = Field(None, description="choosing the input within the budget")
     queue_ms: float = Field(description="time spent waiting for the model")
     time_to_first_token_ms: float | None
     generation_ms: float
@@ -138,6 +154,16 @@ class SummarizeResponse(BaseModel):
     model: str
     inference_time_ms: float
     input_tokens: int = Field(description="article tokens that reached the model")
+    # Defaults, so that a worker reads the answer of a factory older than the input budget.
+    article_tokens: int | None = Field(None, description="the whole article's tokens")
+    input_budget_tokens: int = Field(0, description="the budget applied; 0 = none")
+    input_selection: InputApplied = Field(
+        "off",
+        description="off (no budget), under_budget (nothing dropped), ranked, lead (ranked "
+        "by position only: the embedder was not ready) or head",
+    )
+    selected_sentences: int | None = Field(None, description="sentences kept (with a budget)")
+    dropped_sentences: int | None = Field(None, description="sentences left out (with a budget)")
     prompt_tokens: int = Field(description="whole prompt: instructions plus article")
     output_tokens: int
     truncated: bool = Field(description="the article was cut to fit the context window")

@@ -59,6 +59,10 @@ class FactorySettings(BaseSettings):
     llm_max_output_tokens: int = Field(d.LLM_MAX_OUTPUT_TOKENS, ge=16)
     llm_default_max_tokens: int = Field(d.LLM_DEFAULT_MAX_TOKENS, ge=1)
     llm_max_waiting: int = Field(d.LLM_MAX_WAITING, ge=0, le=1000)
+    # Article tokens a summary reads (the lead, then the best sentences); 0 = all of it.
+    llm_input_budget_tokens: int = Field(
+        d.LLM_INPUT_BUDGET_TOKENS, ge=0, le=d.LLM_MAX_INPUT_BUDGET_TOKENS
+    )
 
     # NER
     ner_engine: NerEngineName = "gliner"

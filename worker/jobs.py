@@ -34,6 +34,19 @@ log = logging.getLogger(__name__)
 # What a task's factory call may fail with: its failure is that task's, not the job's.
 TASK_ERRORS = (FactoryError, httpx.HTTPError, OSError, ValueError)
 
+# What the `done` event says of the article the summary read (the input budget's work).
+INPUT_FIELDS = {
+    "article_tokens",
+    "input_tokens",
+    "prompt_tokens",
+    "output_tokens",
+    "input_budget_tokens",
+    "input_selection",
+    "selected_sentences",
+    "dropped_sentences",
+    "truncated",
+}
+
 PROGRESS: dict[Stage, float] = {
     "highlighting": 0.02,
     "summarizing": 0.05,
@@ -114,6 +127,7 @@ class JobRunner:
         self._stage_started = self._started
         self.first_text_ms: float | None = None  # factory request -> first summary text
         self.highlights_ms: float | None = None  # job start -> highlights published
+        self.summary_input: dict[str, Any] | None = None  # what the summary read of the text
         self.job = job
         self.request = request
         self.factory = factory
@@ -158,6 +172,7 @@ class JobRunner:
                     self.publish("token", {"text": text})
             else:
                 assert item.structured is not None
+                self.summary_input = item.model_dump(include=INPUT_FIELDS)
                 self.publish("summary", item.structured.model_dump(mode="json"))
                 return item.structured
         raise FactoryError("the summary stream gave no result", transient=False)
@@ -253,6 +268,8 @@ class JobRunner:
         )
         waited = {"highlights_ms": self.highlights_ms, "factory_first_text_ms": self.first_text_ms}
         done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
+        if self.summary_input is not None:
+            done["input"] = self.summary_input
         self.publish("done", done)
         if store_failure is None:  # the store answers: write what earlier jobs could not
             drain_pending(self.job.connection, self.store, self.settings)

@@ -92,7 +92,7 @@ compose up -d --wait --wait-timeout 600
 phase "up --wait (all healthy)"
 
 # 4. One job through the gateway: submit, stream to done, status.
-article=$("$BIN/python" -c 'import json, pathlib; print(json.dumps({"text": pathlib.Path("deploy/smoke/article.txt").read_text(), "tasks": ["summary", "entities", "audio"]}))')
+article=$("$BIN/python" -c 'import json, pathlib; print(json.dumps({"text": pathlib.Path("deploy/smoke/article.txt").read_text()}))')
 job_id=$(curl -fsS "$GATEWAY/queue" -H 'content-type: application/json' -d "$article" \
     | "$BIN/python" -c 'import json, sys; print(json.load(sys.stdin)["job_id"])')
 echo "smoke: job $job_id submitted"
@@ -101,6 +101,13 @@ events=.smoke/events.txt
 curl -fsSN --max-time 300 "$GATEWAY/queue/$job_id/events" | tr -d '\r' >"$events"
 grep -c '^event: token' "$events" | xargs echo "smoke: token events:"
 grep -q '^event: done$' "$events" || { echo "smoke: the stream did not end with done"; tail -5 "$events"; exit 1; }
+# Highlights come before the first summary token; provenance after the summary.
+order=$(grep '^event: ' "$events" | sed 's/^event: //' | awk '!seen[$0]++' | tr '\n' ' ')
+echo "smoke: first events in order: $order"
+case "$order" in
+    "status highlights token summary provenance "*) ;;
+    *) echo "smoke: highlights must come first and provenance after the summary"; exit 1 ;;
+esac
 status=$(curl -fsS "$GATEWAY/queue/$job_id")
 echo "$status" | "$BIN/python" -c '
 import json, sys
@@ -108,8 +115,12 @@ s = json.load(sys.stdin)
 assert s["status"] == "finished", s
 r = s["result"]
 assert r["summary"]["main_summary"], r
-assert r["outcomes"] == {"summary": "ok", "entities": "ok", "audio": "ok"}, r["outcomes"]
-print("smoke: /queue/{id}: finished;", r["summary"]["title"][:60], "|", len(r["entities"]), "entities")'
+tasks = ("highlights", "summary", "provenance", "entities", "audio")
+assert r["outcomes"] == dict.fromkeys(tasks, "ok"), r["outcomes"]
+assert r["highlights"]["highlights"] and r["provenance"]["claims"], r
+print("smoke: /queue/{id}: finished;", r["summary"]["title"][:60], "|",
+      len(r["highlights"]["highlights"]), "highlights |", r["provenance"]["unsupported"], "of",
+      len(r["provenance"]["claims"]), "claims unsupported |", len(r["entities"]), "entities")'
 curl -fsS "$GATEWAY/queue/$job_id/audio" -o .smoke/narration.mp3
 echo "smoke: narration $(stat -c %s .smoke/narration.mp3) bytes"
 phase "job: submit, stream, status"

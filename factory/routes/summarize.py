@@ -14,6 +14,7 @@ from sse_starlette import EventSourceResponse
 
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.generation import LiveGeneration
+from factory.inputs import InputReport, choose_input
 from shared.http_errors import ApiError, request_id
 from shared.schemas import (
     GeneratedSummary,
@@ -44,14 +45,20 @@ async def summarize(
     cap = settings.llm_max_output_tokens
     default = cap if req.structured else settings.llm_default_max_tokens
     max_tokens = min(req.max_tokens or default, cap)
-    prompt = summarizer.prepare(req.style, req.structured, req.text, max_tokens)
+    budget = settings.llm_input_budget_tokens
+    if req.input_budget_tokens is not None:
+        budget = req.input_budget_tokens
+    chosen = await choose_input(req, budget, summarizer, models)
+    limit = budget if chosen.applied == "head" else None
+    prompt = summarizer.prepare(req.style, req.structured, chosen.text, max_tokens, limit)
     ticket = models.gates["llm"].admit()
     live = LiveGeneration(
         summarizer, ticket, prompt, max_tokens, req.temperature, req.structured, models.record
     )
+    report = InputReport(chosen, budget)
     if req.stream:
         return EventSourceResponse(
-            _sse(req, live, summarizer.name, request_id(request)),
+            _sse(req, live, summarizer.name, report, request_id(request)),
             ping=15,
             headers={"X-Accel-Buffering": "no"},
         )
@@ -64,10 +71,12 @@ async def summarize(
         watcher.cancel()
         with suppress(asyncio.CancelledError):
             await watcher
-    return _result(req, live, summarizer.name)
+    return _result(req, live, summarizer.name, report)
 
 
-def _result(req: SummarizeRequest, live: LiveGeneration, model: str) -> SummarizeResponse:
+def _result(
+    req: SummarizeRequest, live: LiveGeneration, model: str, report: InputReport
+) -> SummarizeResponse:
     run = live.run
     raw = "".join(run.text)
     structured = None
@@ -94,12 +103,18 @@ def _result(req: SummarizeRequest, live: LiveGeneration, model: str) -> Summariz
         model=model,
         inference_time_ms=round(run.generation_ms, 1),
         input_tokens=live.prompt.article_tokens,
+        article_tokens=report.chosen.article_tokens or live.prompt.given_tokens,
+        input_budget_tokens=report.budget,
+        input_selection=report.chosen.applied,
+        selected_sentences=report.chosen.selected_sentences,
+        dropped_sentences=report.chosen.dropped_sentences,
         prompt_tokens=len(live.prompt.tokens),
         output_tokens=run.output_tokens,
         truncated=live.prompt.truncated,
         max_tokens=live.max_tokens,
         finish_reason=run.finish_reason,
         timings=Timings(
+            input_ms=round(report.chosen.ms, 1),
             queue_ms=round(live.queue_ms, 1),
             time_to_first_token_ms=None if run.ttft_ms is None else round(run.ttft_ms, 1),
             generation_ms=round(run.generation_ms, 1),
@@ -119,14 +134,14 @@ async def _stop_on_disconnect(request: Request, live: LiveGeneration) -> None:
 
 
 async def _sse(
-    req: SummarizeRequest, live: LiveGeneration, model: str, rid: str
+    req: SummarizeRequest, live: LiveGeneration, model: str, report: InputReport, rid: str
 ) -> AsyncIterator[dict[str, str]]:
     seq = 0
     try:
         async for piece in live.pieces():
             seq += 1
             yield {"event": "token", "id": str(seq), "data": json.dumps({"text": piece})}
-        result = _result(req, live, model)
+        result = _result(req, live, model, report)
         yield {"event": "done", "id": str(seq + 1), "data": result.model_dump_json()}
     except ApiError as exc:
         body = {"error": exc.code, "detail": exc.detail}

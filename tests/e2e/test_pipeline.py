@@ -69,6 +69,8 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         kinds = [e[1] for e in events]
         assert kinds[-1] == "done"
         assert events[-1][2]["timings"]["factory_first_text_ms"] > 0
+        read = events[-1][2]["input"]  # no budget by default: the whole article
+        assert read["input_selection"] == "off" and read["input_tokens"] == read["article_tokens"]
         tokens = "".join(e[2]["text"] for e in events if e[1] == "token")
         summary = next(e[2] for e in events if e[1] == "summary")
         assert tokens == summary["main_summary"]

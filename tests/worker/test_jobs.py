@@ -290,7 +290,19 @@ def test_highlights_come_before_the_llm_is_asked_and_provenance_after_the_summar
         "entities": "ok",
         "audio": "ok",
     }
-    assert dict(logged)["done"]["timings"]["highlights_ms"] > 0
+    done = dict(logged)["done"]
+    assert done["timings"]["highlights_ms"] > 0
+    assert done["input"] == {
+        "article_tokens": 25,
+        "input_tokens": 10,
+        "prompt_tokens": 20,
+        "output_tokens": 30,
+        "input_budget_tokens": 10,
+        "input_selection": "ranked",
+        "selected_sentences": 1,
+        "dropped_sentences": 7,
+        "truncated": False,
+    }
 
 
 def test_bad_input_highlights_refused_is_that_tasks_failure_and_the_summary_still_comes(
