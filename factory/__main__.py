@@ -4,12 +4,12 @@ import uvicorn
 
 from factory.app import create_app
 from shared import logs
-from shared.settings import FactorySettings
+from shared.settings import FactorySettings, load
 
 
 def main() -> None:
     logs.configure()
-    settings = FactorySettings()
+    settings = load(FactorySettings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 
 

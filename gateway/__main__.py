@@ -5,7 +5,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.serving import http_protocol
 from shared import logs
-from shared.settings import GatewaySettings
+from shared.settings import GatewaySettings, load
 
 # The gateway reads X-Forwarded-For itself, from GATEWAY_TRUSTED_PROXIES only
 # (gateway.access.client_address): uvicorn's own handling would believe any local peer.
@@ -15,7 +15,7 @@ SERVER_OPTIONS = {"proxy_headers": False, "server_header": False, "http": http_p
 
 def main() -> None:
     logs.configure()
-    settings = GatewaySettings()
+    settings = load(GatewaySettings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

