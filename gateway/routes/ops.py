@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import httpx
 from fastapi import APIRouter, Depends, Response
@@ -12,6 +14,14 @@ from shared import redis_names as names
 from shared.healthcheck import live_workers
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+
+
+def _unreachable(dependency: str, exc: BaseException) -> str:
+    """A public reason: the exception's type only (its text can name hosts, ports, users);
+    the full text goes to the log."""
+    log.warning("readiness: %s failed: %s: %s", dependency, type(exc).__name__, exc)
+    return f"{dependency} unreachable ({type(exc).__name__})"
 
 
 @router.head("/health", include_in_schema=False)  # uptime monitors send HEAD
@@ -36,22 +46,22 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     try:
         await services.redis.ping()
     except Exception as exc:
-        failing["redis"] = str(exc)
+        failing["redis"] = _unreachable("redis", exc)
     try:
         r = await services.http.get(f"{services.settings.factory_url}/readyz", timeout=3)
         if r.status_code != 200:
             failing["factory"] = f"factory /readyz answered {r.status_code}"
     except httpx.HTTPError as exc:
-        failing["factory"] = f"{type(exc).__name__}: {exc}"
+        failing["factory"] = _unreachable("factory", exc)
     try:
         await anyio.to_thread.run_sync(services.store.ping)
     except Exception as exc:
-        failing["store"] = str(exc)
+        failing["store"] = _unreachable("store", exc)
     try:
         if not await anyio.to_thread.run_sync(live_workers, services.rq_redis):
             failing["workers"] = f"no live worker on queue {names.QUEUE!r}"
     except Exception as exc:
-        failing.setdefault("redis", str(exc))
+        failing.setdefault("redis", _unreachable("redis", exc))
     if failing:
         return JSONResponse({"ready": False, "failing": failing}, 503)
     return JSONResponse({"ready": True})

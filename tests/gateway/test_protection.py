@@ -16,7 +16,7 @@ import redis
 from gateway.app import create_app
 from shared.settings import GatewaySettings, StoreSettings
 from tests.redis_fixtures import RedisServer
-from tests.servers import serve
+from tests.servers import free_port, serve
 
 WORDS = " ".join(f"word{i}" for i in range(80))
 
@@ -32,15 +32,14 @@ def gateway(
     r = redis.Redis.from_url(redis_server.db(10))
     r.flushdb()
     overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = GatewaySettings(
-        _env_file=None,  # type: ignore[call-arg]
-        redis_url=redis_server.db(10),
-        factory_url="http://127.0.0.1:9",
-        store=StoreSettings(  # type: ignore[call-arg]
+    values: dict[str, Any] = {
+        "redis_url": redis_server.db(10),
+        "factory_url": "http://127.0.0.1:9",
+        "store": StoreSettings(  # type: ignore[call-arg]
             _env_file=None, sqlite_path=tmp_path / "db", audio_dir=tmp_path / "audio"
         ),
-        **overrides,
-    )
+    }
+    settings = GatewaySettings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
     with serve(create_app(settings)) as base, httpx.Client(base_url=base, timeout=30) as c:
         yield c
     r.flushdb()
@@ -117,6 +116,23 @@ def test_readiness_names_the_failing_dependency(gateway: httpx.Client) -> None:
     assert r.status_code == 503
     assert set(r.json()["failing"]) == {"factory", "workers"}  # no factory, no worker
     assert gateway.get("/health").json() == {"status": "ok"}
+
+
+DOWN_PORT = free_port()
+
+
+@pytest.mark.parametrize(
+    "gateway",
+    [{"redis_url": f"redis://127.0.0.1:{DOWN_PORT}/0", "redis_retry_s": 0}],
+    indirect=True,
+)
+def test_readiness_names_a_dependency_without_its_address(gateway: httpx.Client) -> None:
+    # Regression: the 503 carried the exception's text ("Error 111 connecting to 127.0.0.1:...").
+    r = gateway.get("/readyz")
+    assert r.status_code == 503
+    failing = r.json()["failing"]
+    assert failing["redis"] == "redis unreachable (ConnectionError)", failing
+    assert "127.0.0.1" not in r.text and str(DOWN_PORT) not in r.text, r.text
 
 
 def test_legacy_stream_endpoint_refuses_bad_urls(gateway: httpx.Client) -> None:
