@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from factory.models import Models
 from factory.routes import audio, extract, health, highlights, provenance, summarize
@@ -30,7 +31,7 @@ def create_app(settings: FactorySettings | None = None) -> FastAPI:
         yield
         await anyio.to_thread.run_sync(models.close)
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc assets from the package: no CDN
         title="Segmento Pulse factory",
         summary="Internal model server: summaries, entities, narration (CPU only).",
         version="0.1.0",

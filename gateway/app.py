@@ -15,6 +15,7 @@ import redis.asyncio as aredis
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from redis import Redis
 from redis import exceptions as redis_errors
 from rq import Queue
@@ -92,7 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 rq_redis.close()
                 services.store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc assets from the package: no CDN
         title="Segmento Pulse",
         summary="Article summaries streamed token by token, entities and narration.",
         version="0.1.0",
