@@ -280,6 +280,8 @@ class GatewaySettings(BaseSettings):
     metrics_token: OptionalSecret = None  # opens /metrics (as the API key does)
     # Proxies whose X-Forwarded-For is believed (addresses or networks); none by default.
     trusted_proxies: EnvList[IPv4Network | IPv6Network] = []
+    # The web page at `/` (static files in gateway/web/).
+    web_ui: bool = True
     # Web origins allowed by CORS, normalized as browsers send them (no trailing slash).
     cors_origins: EnvList[Origin] = []
     max_request_bytes: int = Field(d.MAX_REQUEST_BYTES, ge=1000)
