@@ -6,6 +6,7 @@ the routers in `gateway.routes`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,8 +21,9 @@ from redis import Redis
 from redis import exceptions as redis_errors
 from rq import Queue
 
+from gateway.factory_model import FactoryModel, watch
 from gateway.metrics import Metrics
-from gateway.routes import legacy, ops, queue
+from gateway.routes import legacy, ops, queue, web
 from gateway.scrape import Scraper, scraping_client
 from gateway.services import Services
 from shared import defaults as d
@@ -85,9 +87,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 metrics=Metrics(rq_redis),
             )
             app.state.services = services
+            app.state.factory_model = FactoryModel()
+            watcher = asyncio.create_task(
+                watch(http, settings.factory_url, app.state.factory_model)
+            )
             try:
                 yield
             finally:
+                watcher.cancel()
                 await hub.close()
                 await services.redis.aclose()
                 rq_redis.close()
@@ -117,4 +124,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_outage_handlers(app, settings.retry_after_s)
     for routes in (queue.router, legacy.router, ops.router):
         app.include_router(routes)
+    if settings.web_ui:
+        app.include_router(web.router)
+        app.mount("/web", web.static_files(), name="web")
     return app
