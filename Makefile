@@ -72,18 +72,27 @@ OFFLINE_ENV = HF_HUB_OFFLINE=1 \
 	FACTORY_EMBEDDING_MODEL=$$($(BIN)/python -m factory.offline minilm-onnx) \
 	FACTORY_NER_ENGINE=spacy
 
-# The whole mesh as local processes: factory (small offline models), worker, gateway,
-# SQLite store in ./data. Ctrl-C stops all three.
+# `make run`'s LLM: a real Llama-3 from the hub (downloaded once with a progress bar, then
+# cached), the bundled demo model only when the hub cannot deliver it. `make run PRESET=...`
+# picks another (README "Models"); FACTORY_LLM_MODEL_PATH in the environment wins.
+PRESET ?= llama-3.2-1b
+RUN_ENV = FACTORY_LLM_PRESET=$(PRESET) FACTORY_LLM_FALLBACK_BUNDLED=true \
+	FACTORY_EMBEDDING_MODEL=$$($(BIN)/python -m factory.offline minilm-onnx) \
+	FACTORY_NER_ENGINE=spacy
+
+# The whole mesh as local processes: factory (a real Llama-3 preset, small offline NER and
+# embedding models), worker, gateway, SQLite store in ./data. Ctrl-C stops all three.
 run: install
 	scripts/ensure-services.sh redis
 	@echo "Segmento Pulse is starting (logs below, Ctrl-C stops it):"
-	@echo "  gateway  http://127.0.0.1:8000      API docs http://127.0.0.1:8000/docs"
+	@echo "  web page http://127.0.0.1:8000      API docs http://127.0.0.1:8000/docs"
 	@echo "  factory  http://127.0.0.1:7860      health   http://127.0.0.1:7860/health"
+	@echo "  LLM      preset $(PRESET) from the model hub, else the bundled demo model (see the factory log)"
 	@echo "  try      $(BIN)/pulse submit README.md --follow"
-	$(OFFLINE_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile start
+	$(RUN_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile start
 
 run-factory: install
-	$(OFFLINE_ENV) $(BIN)/python -m factory
+	$(RUN_ENV) $(BIN)/python -m factory
 
 # Build the images and bring the mesh up in a local Docker engine, run one job, tear down.
 compose-smoke: install

@@ -21,7 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 600.0  # a model hub download on the first start of a production model
 SETTLE_TIMEOUT_S = 120.0  # the optional models (NER, TTS) finish loading in the background
 # Settings of the user's own that name the LLM: any of them set, the bundled model is not used.
-USER_LLM = ("FACTORY_LLM_MODEL_PATH", "FACTORY_LLM_REPO_ID", "FACTORY_LLM_FILENAME")
+USER_LLM = (
+    "FACTORY_LLM_MODEL_PATH",
+    "FACTORY_LLM_REPO_ID",
+    "FACTORY_LLM_FILENAME",
+    "FACTORY_LLM_PRESET",
+)
 NEEDED = ("llm", "embeddings")
 
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -67,35 +66,74 @@ class Generation:
         return (self.output_tokens - 1) / span if span > 0 else None
 
 
-def load_llama(settings: FactorySettings) -> Llama:
-    """Open the GGUF named by settings: a local file, else the hub repo's file."""
-    common: dict[str, Any] = {
-        "n_ctx": settings.llm_n_ctx,
-        "n_batch": settings.llm_n_batch,
-        "n_threads": settings.llm_n_threads,
-        "verbose": False,
-    }
+DEMO_WARNING = (
+    "the LLM is the bundled demo model (SmolLM2-135M): its summaries are rough and often "
+    "invented; set FACTORY_LLM_PRESET (e.g. llama-3.2-3b) or FACTORY_LLM_MODEL_PATH for real ones"
+)
+
+
+@dataclass(frozen=True)
+class LlmSource:
+    """Which GGUF serves, and why: a path, a preset, a repo/file, or the fallback."""
+
+    path: Path
+    described: str  # e.g. "preset llama-3.2-1b (bartowski/...gguf)"
+    demo: bool
+    fallback_reason: str | None = None
+
+
+def fetch_gguf(repo_id: str, filename: str) -> Path:
+    """The hub file, downloaded once with a progress bar into the hub cache; a cached copy is
+    used without the network (llama-cpp-python's from_pretrained lists the repo online first)."""
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+
+
+def find_gguf(settings: FactorySettings) -> LlmSource:
+    """The GGUF settings name: a local file, else the hub repo's file, else the bundled one."""
+    from factory import offline
+
+    preset = settings.llm_preset_info
     if settings.llm_model_path is not None:
         path = Path(settings.llm_model_path)
         if not path.is_file():
             raise ModelLoadError(f"LLM model file not found: {path}")
-        return Llama(model_path=str(path), **common)
+        demo = path.resolve() == offline.smollm2_gguf().resolve()
+        return LlmSource(path, f"file {path}", demo)
+    if not settings.llm_repo_id:  # the bundled preset
+        return LlmSource(offline.smollm2_gguf(), "preset bundled", True)
     source = f"{settings.llm_repo_id}/{settings.llm_filename}"
-    log.info("fetching %s from the model hub (cached after the first start)", source)
+    named = f"preset {preset.name} ({source})" if preset else source
+    size = f", {preset.download_gb:g} GB" if preset else ""
+    log.info("LLM: %s; from the model hub (downloaded once, then cached%s)", named, size)
     try:
-        return Llama.from_pretrained(
-            repo_id=settings.llm_repo_id, filename=settings.llm_filename, **common
-        )
+        return LlmSource(fetch_gguf(settings.llm_repo_id, settings.llm_filename), named, False)
     except Exception as exc:
-        raise ModelFetchError(source, exc, "FACTORY_LLM_MODEL_PATH") from exc
+        failure = ModelFetchError(source, exc, "FACTORY_LLM_MODEL_PATH")
+        if not settings.llm_fallback_bundled:
+            raise failure from exc
+        return LlmSource(offline.smollm2_gguf(), "the bundled fallback", True, str(failure))
+
+
+def load_llama(settings: FactorySettings, path: Path) -> Llama:
+    return Llama(
+        model_path=str(path),
+        n_ctx=settings.llm_n_ctx,
+        n_batch=settings.llm_n_batch,
+        n_threads=settings.llm_n_threads,
+        verbose=False,
+    )
 
 
 class Summarizer:
     """Holds one Llama object; callers serialise access through its ModelGate."""
 
-    def __init__(self, llama: Llama, name: str) -> None:
+    def __init__(self, llama: Llama, name: str, source: LlmSource | None = None) -> None:
         self.llama = llama
         self.name = name
+        self.source = source
+        self.demo = source.demo if source else False
         self.n_ctx = llama.n_ctx()
         template = llama.metadata.get("tokenizer.chat_template")
         if not template:
@@ -111,9 +149,15 @@ class Summarizer:
 
     @classmethod
     def load(cls, settings: FactorySettings) -> Summarizer:
-        llama = load_llama(settings)
-        name = llama.metadata.get("general.name") or Path(llama.model_path).name
-        return cls(llama, name)
+        source = find_gguf(settings)
+        llama = load_llama(settings, source.path)
+        name = llama.metadata.get("general.name") or source.path.name
+        if source.fallback_reason:
+            log.warning("the model hub cannot deliver the LLM: %s", source.fallback_reason)
+        if source.demo:
+            log.warning("%s %s %s", "!" * 8, DEMO_WARNING, "!" * 8)
+        log.info("LLM ready: %s from %s", name, source.described)
+        return cls(llama, name, source)
 
     def _token_text(self, token: int) -> str:
         if token < 0:

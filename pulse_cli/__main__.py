@@ -18,6 +18,11 @@ DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 STYLES = ("skimmer", "executive", "eli5")
 TASKS = ("highlights", "summary", "entities", "audio")
 EXIT_FAILED, EXIT_USAGE = 1, 2
+# The CLI installs without the factory: the same words as factory.llm.DEMO_WARNING, shorter.
+DEMO_NOTE = (
+    "this summary is from the bundled demo model (SmolLM2-135M): rough and often invented; "
+    "run the factory with FACTORY_LLM_PRESET=llama-3.2-3b (or any real GGUF) for real ones"
+)
 
 
 class UsageError(Exception):
@@ -129,6 +134,8 @@ def follow(
                 return EXIT_FAILED
             elif event.type == "done":
                 progress.hide()
+                if (data.get("model") or {}).get("demo"):
+                    err.print(f"pulse: warning: {DEMO_NOTE}")
                 for task, outcome in (data.get("outcomes") or {}).items():
                     if str(outcome).startswith("failed"):
                         err.print(f"pulse: {task} {outcome}")

@@ -21,8 +21,6 @@ LLM_INPUT_BUDGET_TOKENS = 0  # article tokens that reach the LLM; 0 = the whole 
 LLM_MAX_INPUT_BUDGET_TOKENS = 131_072
 BUDGET_POSITION_WEIGHT = 0.3  # sentence score = (1 - w) * centrality + w * position prior
 BUDGET_MAX_SENTENCES = 300  # sentences of a long article that compete for the budget
-LLM_PRODUCTION_REPO = "bartowski/Meta-Llama-3-8B-Instruct-GGUF"
-LLM_PRODUCTION_FILE = "Meta-Llama-3-8B-Instruct-Q4_K_M.gguf"
 
 # --- structured summary bounds (JSON-schema grammar) -------------------------
 TITLE_MAX_CHARS = 100

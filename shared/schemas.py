@@ -152,6 +152,7 @@ class SummarizeResponse(BaseModel):
     raw: str = Field(description="exactly what the model generated (the streamed tokens joined)")
     style: Style
     model: str
+    demo_model: bool = Field(False, description="the bundled 135M demo model wrote this")
     inference_time_ms: float
     input_tokens: int = Field(description="article tokens that reached the model")
     # Defaults, so that a worker reads the answer of a factory older than the input budget.
@@ -381,6 +382,13 @@ class FactoryHealth(BaseModel):
     models: dict[str, ModelStatus]
     gates: dict[str, GateStatus]
     generations_cancelled: int
+    demo_model: bool = Field(
+        description="the LLM serving is the bundled 135M demo model: summaries are not reliable"
+    )
+    llm_source: str | None = Field(
+        None, description="which GGUF serves: a file, a preset (with its hub file), a fallback"
+    )
+    warnings: list[str] = Field(default_factory=list, description="what a person should know")
 
 
 class ErrorBody(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -22,6 +23,7 @@ from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from shared import defaults as d
+from shared.presets import DEFAULT_PRESET, PRESETS, LlmPreset, PresetName
 
 TtsEngineName = Literal["edge", "piper", "espeak"]
 NerEngineName = Literal["gliner", "spacy"]
@@ -107,10 +109,15 @@ class FactorySettings(BaseSettings):
     port: int = Field(d.FACTORY_PORT, ge=1, le=65535)
     internal_token: OptionalSecret = None
 
-    # LLM: a local GGUF file wins; otherwise the file is fetched from the hub repo.
+    # LLM: a local GGUF file wins; then an explicit hub repo/file; then the preset's.
+    llm_preset: PresetName = DEFAULT_PRESET
     llm_model_path: OptionalPath = None
-    llm_repo_id: str = d.LLM_PRODUCTION_REPO
-    llm_filename: str = d.LLM_PRODUCTION_FILE
+    llm_repo_id: str = PRESETS[DEFAULT_PRESET].repo_id or ""
+    llm_filename: str = PRESETS[DEFAULT_PRESET].filename
+    # When the hub cannot deliver the LLM, serve the bundled demo model instead of waiting
+    # (`make run`); production keeps retrying the hub and stays `degraded` meanwhile.
+    llm_fallback_bundled: bool = False
+    _preset_names_llm: bool = PrivateAttr(True)
     llm_n_ctx: int = Field(d.LLM_N_CTX_TOKENS, ge=512, le=131_072)
     llm_n_batch: int = Field(d.LLM_N_BATCH_TOKENS, ge=8, le=8192)
     llm_n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
@@ -161,6 +168,32 @@ class FactorySettings(BaseSettings):
 
     # Models /readyz waits for.
     required_models: EnvList[ModelName] = ["llm", "ner"]
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> Self:
+        """The preset names the repo and file unless they were given (a path wins anyway)."""
+        preset = PRESETS[self.llm_preset]
+        given = set(self.model_fields_set)
+        if "llm_repo_id" in given and "llm_filename" not in given:
+            raise ValueError("llm_repo_id needs llm_filename: which GGUF of that repo?")
+        self._preset_names_llm = self.llm_model_path is None and not (
+            {"llm_repo_id", "llm_filename"} & given
+        )
+        if "llm_repo_id" not in given:
+            self.llm_repo_id = preset.repo_id or ""
+        if "llm_filename" not in given:
+            self.llm_filename = preset.filename
+        if self._preset_names_llm and self.llm_n_ctx > preset.context_tokens:
+            raise ValueError(
+                f"llm_n_ctx {self.llm_n_ctx} exceeds {preset.name}'s context "
+                f"({preset.context_tokens} tokens)"
+            )
+        return self
+
+    @property
+    def llm_preset_info(self) -> LlmPreset | None:
+        """The preset that names the LLM, or None when an explicit path or repo/file does."""
+        return PRESETS[self.llm_preset] if self._preset_names_llm else None
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:

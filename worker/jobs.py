@@ -128,6 +128,7 @@ class JobRunner:
         self.first_text_ms: float | None = None  # factory request -> first summary text
         self.highlights_ms: float | None = None  # job start -> highlights published
         self.summary_input: dict[str, Any] | None = None  # what the summary read of the text
+        self.summary_model: dict[str, Any] | None = None  # the LLM that wrote it, demo or not
         self.job = job
         self.request = request
         self.factory = factory
@@ -173,6 +174,7 @@ class JobRunner:
             else:
                 assert item.structured is not None
                 self.summary_input = item.model_dump(include=INPUT_FIELDS)
+                self.summary_model = {"name": item.model, "demo": item.demo_model}
                 self.publish("summary", item.structured.model_dump(mode="json"))
                 return item.structured
         raise FactoryError("the summary stream gave no result", transient=False)
@@ -270,6 +272,8 @@ class JobRunner:
         done = {"status": "finished", "outcomes": shown.outcomes, "timings": waited}
         if self.summary_input is not None:
             done["input"] = self.summary_input
+        if self.summary_model:
+            done["model"] = self.summary_model
         self.publish("done", done)
         if store_failure is None:  # the store answers: write what earlier jobs could not
             drain_pending(self.job.connection, self.store, self.settings)

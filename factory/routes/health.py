@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from factory.deps import ModelsDep, SettingsDep
+from factory.llm import DEMO_WARNING
 from factory.models import Models
 from shared.schemas import FactoryHealth
 
@@ -20,6 +21,13 @@ def health(models: Models) -> FactoryHealth:
     status = "degraded" if "failed" in states else "loading" if "loading" in states else "healthy"
     narrator = models.tts.value
     settings = models.settings
+    llm = models.llm.value
+    warnings: list[str] = []
+    if llm is not None and llm.source is not None:
+        if llm.source.fallback_reason:
+            warnings.append(f"the hub could not deliver the LLM: {llm.source.fallback_reason}")
+        if llm.demo:
+            warnings.append(DEMO_WARNING)
     return FactoryHealth(
         status=status,
         models_loaded=[k for k, s in slots.items() if s.state == "ready"],
@@ -34,6 +42,9 @@ def health(models: Models) -> FactoryHealth:
         models={k: s.status() for k, s in slots.items()},
         gates={k: g.status() for k, g in models.gates.items()},
         generations_cancelled=models.generations_cancelled,
+        demo_model=bool(llm and llm.demo),
+        llm_source=llm.source.described if llm and llm.source else None,
+        warnings=warnings,
     )
 
 

@@ -101,6 +101,7 @@ def _result(
         raw=raw,
         style=req.style,
         model=model,
+        demo_model=live.summarizer.demo,
         inference_time_ms=round(run.generation_ms, 1),
         input_tokens=live.prompt.article_tokens,
         article_tokens=report.chosen.article_tokens or live.prompt.given_tokens,

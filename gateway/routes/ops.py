@@ -6,7 +6,7 @@ import logging
 
 import anyio
 import httpx
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.services import ServicesDep, require_metrics_reader
@@ -26,9 +26,11 @@ def _unreachable(dependency: str, exc: BaseException) -> str:
 
 @router.head("/health", include_in_schema=False)  # uptime monitors send HEAD
 @router.get("/health")
-async def health() -> dict[str, str]:
-    """Cheap and always fast, for uptime pings: touches nothing."""
-    return {"status": "ok"}
+async def health(request: Request) -> dict[str, str | bool | None]:
+    """Cheap and always fast, for uptime pings: touches nothing. `demo_model` says whether
+    the factory's LLM is the bundled demo model (null until the factory has been seen)."""
+    seen = getattr(request.app.state, "factory_model", None)
+    return {"status": "ok", "demo_model": seen.demo if seen else None}
 
 
 @router.head("/healthz", include_in_schema=False)

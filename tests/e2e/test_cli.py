@@ -52,6 +52,7 @@ def test_submit_follow_streams_the_summary_then_entities_and_saves_the_mp3(
     job_id = job_id_of(run.stderr)
     result = status(mesh, job_id)["result"]
     summary = result["summary"]
+    assert "warning: this summary is from the bundled demo model" in run.stderr  # issue 11 §2
     # Highlights at once, then the streamed text (the stored summary), its title and key
     # points, then the grounding check's verdict.
     assert run.stdout.startswith("Highlights\n")

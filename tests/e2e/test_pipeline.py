@@ -71,6 +71,7 @@ def test_text_job_streams_every_event_then_stores_the_result(mesh: Mesh) -> None
         assert events[-1][2]["timings"]["factory_first_text_ms"] > 0
         read = events[-1][2]["input"]  # no budget by default: the whole article
         assert read["input_selection"] == "off" and read["input_tokens"] == read["article_tokens"]
+        assert events[-1][2]["model"]["demo"] is True  # the bundled model wrote it: said so
         tokens = "".join(e[2]["text"] for e in events if e[1] == "token")
         summary = next(e[2] for e in events if e[1] == "summary")
         assert tokens == summary["main_summary"]
@@ -221,7 +222,9 @@ def test_bad_submissions_are_refused_with_reasons(mesh: Mesh) -> None:
 
 def test_health_readiness_metrics_and_overview(mesh: Mesh) -> None:
     with httpx.Client(base_url=mesh.gateway, timeout=60) as client:
-        assert client.get("/health").json() == {"status": "ok"}
+        # The mesh's factory serves the bundled model: the gateway says so (issue 11 §2).
+        wait_until(lambda: client.get("/health").json()["demo_model"] is not None, timeout=30)
+        assert client.get("/health").json() == {"status": "ok", "demo_model": True}
         assert client.get("/readyz").json() == {"ready": True}
         text = client.get("/metrics").text
         assert "pulse_jobs_submitted_total" in text and "pulse_queue_depth" in text

@@ -115,7 +115,7 @@ def test_readiness_names_the_failing_dependency(gateway: httpx.Client) -> None:
     r = gateway.get("/readyz")
     assert r.status_code == 503
     assert set(r.json()["failing"]) == {"factory", "workers"}  # no factory, no worker
-    assert gateway.get("/health").json() == {"status": "ok"}
+    assert gateway.get("/health").json() == {"status": "ok", "demo_model": None}  # no factory
 
 
 DOWN_PORT = free_port()
