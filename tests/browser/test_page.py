@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -66,3 +67,100 @@ def test_a_text_job_resumes_after_a_cut_without_duplicated_text(
     shot = tmp_path / "finished-page.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot of the finished page: {shot}")
+
+
+def unique_article(tag: str) -> str:
+    """A fresh text each run: the same text again would be the cached earlier job."""
+    return (FIXTURES / "bridge.txt").read_text() + f"\n\nFiled under {tag}."
+
+
+def test_article_markup_is_shown_as_text_and_never_runs(page: Page, mesh: Mesh) -> None:
+    hostile = (
+        "<script>window.pwned = 'script'</script> The council said the <b>bridge</b> will "
+        "close. <img src=x onerror=\"window.pwned = 'img'\"> Engineers found cracks.\n\n"
+    )
+    alerts: list[str] = []
+    page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    page.goto(mesh.gateway + "/")
+    submit_text(page, hostile + unique_article("xss"), {"highlights", "entities"})
+    expect(page.locator("#stage")).to_have_text("Done.", timeout=LONG)
+    expect(page.locator("#article")).to_contain_text("<script>window.pwned = 'script'</script>")
+    expect(page.locator("#article")).to_contain_text('<img src=x onerror="window.pwned')
+    assert page.locator("#job img, #job script, #job b").count() == 0
+    assert page.evaluate("window.pwned") is None
+    assert alerts == []
+
+
+def test_keyboard_only_submission_at_phone_width(page: Page, mesh: Mesh) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(mesh.gateway + "/")
+    expect(page.locator("#text-size")).to_contain_text("bytes")
+    for _ in range(30):  # Tab through the form; type the text, keep highlights only
+        page.keyboard.press("Tab")
+        focused = page.evaluate("[document.activeElement.id, document.activeElement.value]")
+        if focused[0] == "text":
+            page.keyboard.insert_text(unique_article("keyboard"))
+        elif focused[1] in ("summary", "entities", "audio"):
+            page.keyboard.press("Space")
+        elif focused[0] == "go":
+            break
+    assert focused[0] == "go"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"  # focus is visible
+    page.keyboard.press("Enter")
+    expect(page.locator("#stage")).to_have_text("Done.", timeout=LONG)
+    expect(page.locator("#highlights li").first).to_be_visible()
+    expect(page.locator("#summary-box")).to_be_hidden()
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"horizontal scroll at 390 px: {width}"
+
+
+def test_bad_input_is_explained_in_plain_words(page: Page, mesh: Mesh) -> None:
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(mesh.gateway + "/")
+
+    page.click("#go")  # nothing typed
+    expect(page.locator("#form-error")).to_contain_text("Paste an article")
+
+    page.fill("#text", "x" * 2_000_000)  # 2 MB: refused before it is sent
+    expect(page.locator("#text-size")).to_contain_text("Too long")
+    page.click("#go")
+    expect(page.locator("#form-error")).to_contain_text("at most 200,000")
+    assert posts == []
+
+    page.fill("#text", "")
+    page.fill("#url", "http://10.0.0.1/")
+    page.click("#go")
+    expect(page.locator("#form-error")).to_contain_text("blocked_address")
+    expect(page.locator("#form-error")).to_contain_text("Reason:")
+    assert len(posts) == 1
+
+
+def test_an_unreachable_gateway_gets_a_message_and_a_retry(page: Page, proxy: Proxy) -> None:
+    page.goto(proxy.url + "/")
+    expect(page.locator("#text-size")).to_contain_text("bytes")
+    proxy.stop()
+    submit_text(page, unique_article("offline"), {"highlights"})
+    expect(page.locator("#offline")).to_contain_text("cannot be reached")
+    expect(page.locator("#retry")).to_be_focused()
+    proxy.start()  # the gateway is back, on the same address
+    page.keyboard.press("Enter")
+    expect(page.locator("#offline")).to_be_hidden()
+    expect(page.locator("#stage")).to_have_text("Done.", timeout=LONG)
+
+
+def test_docs_render_offline_with_nothing_fetched_elsewhere(page: Page, mesh: Mesh) -> None:
+    elsewhere: list[str] = []
+
+    def only_the_gateway(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_gateway)
+    page.goto(mesh.gateway + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Segmento Pulse")
+    assert elsewhere == []
