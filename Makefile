@@ -59,6 +59,8 @@ services:
 		{ echo "the tests need redis-server (Debian: apt-get install redis-server)" >&2; exit 1; }
 
 test: lint services
+	@command -v chromium >/dev/null || echo "*** the browser tests (tests/browser) will be SKIPPED:" \
+		"chromium is not installed (Debian: apt-get install chromium) ***"
 	$(BIN)/pytest
 
 # The tests that load no model (about a minute): the loop to run while editing.
