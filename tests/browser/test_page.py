@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,11 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.sync_api import Page, expect
 
+from gateway.app import create_app
+from shared.settings import GatewaySettings, StoreSettings
 from tests.browser.conftest import Proxy
 from tests.e2e.conftest import Mesh
+from tests.servers import serve
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "articles"
 LONG = 240_000  # ms: the bundled model is quick, but 2 shared cores are not
@@ -164,3 +168,48 @@ def test_docs_render_offline_with_nothing_fetched_elsewhere(page: Page, mesh: Me
     page.goto(mesh.gateway + "/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Segmento Pulse")
     assert elsewhere == []
+
+
+def test_with_an_api_key_the_page_asks_for_it_and_streams_with_the_read_token(
+    page: Page, mesh: Mesh, tmp_path: Path
+) -> None:
+    settings = GatewaySettings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=mesh.redis_url,
+        factory_url=mesh.factory_url,
+        api_key="browser-key",
+        min_words=20,
+        submissions_per_minute=1000,
+        store=StoreSettings(  # type: ignore[call-arg]
+            _env_file=None, sqlite_path=tmp_path / "s.sqlite3", audio_dir=tmp_path / "audio"
+        ),
+    )
+    with serve(create_app(settings)) as gateway:
+        page.goto(gateway + "/")
+        expect(page.locator("#api-key")).to_be_visible()
+        submit_text(page, unique_article("api key"), {"highlights"})
+        expect(page.locator("#form-error")).to_contain_text("The API key is missing or wrong.")
+        page.fill("#api-key", "browser-key")
+        page.click("#go")
+        expect(page.locator("#stage")).to_have_text("Done.", timeout=LONG)
+        expect(page.locator("#highlights li").first).to_be_visible()
+        assert page.evaluate("job.token")  # the events came with the job's read token only
+
+
+def test_a_failed_job_shows_its_reason(page: Page, mesh: Mesh) -> None:
+    """The stream is replaced by a job's failure as the worker reports one (making a real
+    job fail needs a broken factory): the page shows the reason and stops listening."""
+    failure = {"error": "job_failed", "detail": "summary failed: the factory answered 500"}
+    stream = (
+        'id: 1\nevent: status\ndata: {"stage": "summarizing", "progress": 0.2}\n\n'
+        f"id: 2\nevent: error\ndata: {json.dumps(failure)}\n\n"
+    )
+    page.route(
+        re.compile(r".*/queue/[^/]+/events.*"),
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=stream),
+    )
+    page.goto(mesh.gateway + "/")
+    submit_text(page, unique_article("failure"), {"highlights"})
+    expect(page.locator("#job-error")).to_contain_text(failure["detail"])
+    expect(page.locator("#stage")).to_have_text("Failed.")
+    assert page.evaluate("job.source.readyState") == 2  # closed: no reconnect
