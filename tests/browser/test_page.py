@@ -213,3 +213,15 @@ def test_a_failed_job_shows_its_reason(page: Page, mesh: Mesh) -> None:
     expect(page.locator("#job-error")).to_contain_text(failure["detail"])
     expect(page.locator("#stage")).to_have_text("Failed.")
     assert page.evaluate("job.source.readyState") == 2  # closed: no reconnect
+
+
+def test_a_url_job_lists_its_highlights(page: Page, mesh: Mesh) -> None:
+    """The gateway scrapes the page and does not hand its text back: the page says so."""
+    page.goto(mesh.gateway + "/")
+    page.fill("#url", f"{mesh.site}/article")
+    for box in page.locator("input[name=task]").all():
+        box.set_checked(box.get_attribute("value") == "highlights")
+    page.click("#go")
+    expect(page.locator("#stage")).to_have_text("Done.", timeout=LONG)
+    expect(page.locator("#highlights")).to_contain_text("does not send its text")
+    expect(page.locator("#article-box")).to_be_hidden()
