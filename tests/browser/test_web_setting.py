@@ -17,6 +17,7 @@ def test_the_page_and_its_assets_are_served() -> None:
     page = c.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
     for asset in ("/web/app.js", "/web/app.css"):
         assert c.get(asset).status_code == 200
     assert "innerHTML" not in c.get("/web/app.js").text  # data goes in as text only
