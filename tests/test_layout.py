@@ -13,7 +13,6 @@ from factory.app import create_app as factory_app
 from gateway.app import create_app as gateway_app
 from shared.settings import FactorySettings, GatewaySettings
 
-
 # /docs and /redoc (served offline) come from the package that serves their assets.
 DOCS_PAGES = "fastapi_offline."
 
