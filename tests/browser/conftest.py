@@ -16,7 +16,9 @@ CHROMIUM = shutil.which("chromium")
 NO_BROWSER = "chromium is not installed: apt-get install chromium (the browser tests need it)"
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it lives, and every asyncio test after this package would fail on it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     if CHROMIUM is None:
         pytest.skip(NO_BROWSER)
