@@ -21,6 +21,7 @@ from redis import Redis
 from redis import exceptions as redis_errors
 from rq import Queue
 
+from gateway import openapi
 from gateway.factory_model import FactoryModel, watch
 from gateway.metrics import Metrics
 from gateway.routes import legacy, ops, queue, web
@@ -124,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_outage_handlers(app, settings.retry_after_s)
     for routes in (queue.router, legacy.router, ops.router):
         app.include_router(routes)
+    openapi.install(app)
     if settings.web_ui:
         app.include_router(web.router)
         app.mount("/web", web.static_files(), name="web")

@@ -65,3 +65,12 @@ class QueueOverview(BaseModel):
     started: int
     failed: int
     recent: list[dict[str, Any]]
+
+
+class Readiness(BaseModel):
+    """`/readyz`: 200 with `ready: true`, or 503 naming each dependency that fails."""
+
+    ready: bool
+    failing: dict[str, str] | None = Field(
+        None, description="per dependency (redis, factory, store, workers): why it fails"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.schemas import ErrorBody
+from shared.schemas import ErrorBody, FieldError
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,34 @@ class ApiError(Exception):
         return JSONResponse(body.model_dump(exclude_none=True), self.status, headers=headers)
 
 
-def _describe(errors: list[dict[str, object]]) -> list[dict[str, str]]:
+# The headers an error response may carry, as the OpenAPI document declares them.
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+REQUEST_ID_RESPONSE_HEADER: dict[str, Any] = {
+    "description": "the request id the body quotes (the caller's own when it sent one)",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
+def error_response(description: str, *, retry_after: bool = False) -> dict[str, Any]:
+    """One entry of a route's `responses=`: an error answered with `ErrorBody` (and its
+    `Retry-After` header when `retry_after`)."""
+    response: dict[str, Any] = {"model": ErrorBody, "description": description}
+    if retry_after:
+        response["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
+    return response
+
+
+def _describe(errors: list[dict[str, object]]) -> list[FieldError]:
     out = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]  # type: ignore[attr-defined]
         field, message = ".".join(loc) or "body", str(err.get("msg", ""))
-        out.append({"field": printable(field), "message": printable(message)})
+        out.append(FieldError(field=printable(field), message=printable(message)))
     return out
 
 
@@ -72,7 +95,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = _describe(list(exc.errors()))
-        detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        detail = "; ".join(f"{f.field}: {f.message}" for f in fields)
         body = ErrorBody(error="invalid_request", detail=detail, fields=fields)
         return JSONResponse(body.model_dump(exclude_none=True), 422)
 

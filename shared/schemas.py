@@ -391,8 +391,15 @@ class FactoryHealth(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what a person should know")
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="where: the field's dotted path, or `body`")
+    message: str
+
+
 class ErrorBody(BaseModel):
+    """Every error every service answers with."""
+
     error: str = Field(description="a stable machine-readable code")
     detail: str = Field(description="what was wrong, for a person")
-    fields: list[dict[str, str]] | None = None
+    fields: list[FieldError] | None = Field(None, description="each invalid value (422)")
     request_id: str | None = Field(None, description="quote it to the operator (5xx only)")

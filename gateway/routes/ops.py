@@ -9,9 +9,12 @@ import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from gateway.openapi import UNAVAILABLE
 from gateway.services import ServicesDep, require_metrics_reader
 from shared import redis_names as names
+from shared.api import Readiness
 from shared.healthcheck import live_workers
+from shared.http_errors import error_response
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -40,7 +43,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.head("/readyz", include_in_schema=False)
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready: `failing` says why"}},
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """503 naming each dependency that does not answer (redis, factory, store), or
     `workers` when no worker is alive."""
@@ -69,7 +76,22 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"ready": True})
 
 
-@router.get("/metrics", response_class=Response, dependencies=[Depends(require_metrics_reader)])
+@router.get(
+    "/metrics",
+    response_class=Response,
+    dependencies=[Depends(require_metrics_reader)],
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        401: error_response(
+            "neither the API key nor the metrics token (`unauthorized`), when the gateway "
+            "has either"
+        ),
+        **UNAVAILABLE,
+    },
+)
 async def metrics(services: ServicesDep) -> Response:
     """Read-only: every replica and every scrape sees the workers' same totals."""
     return await anyio.to_thread.run_sync(lambda: services.metrics.render(services.queue.count))

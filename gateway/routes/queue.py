@@ -9,6 +9,14 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway import access
+from gateway.openapi import (
+    NEEDS_KEY,
+    NEEDS_READER,
+    NO_JOB,
+    SUBMIT_ERRORS,
+    UNAVAILABLE,
+    event_stream_response,
+)
 from gateway.services import ServicesDep, limit_rate, require_api_key, require_job_reader
 from gateway.status import status_of
 from gateway.stream import ended_events, event_stream
@@ -16,14 +24,28 @@ from gateway.submission import submit
 from shared import redis_names as names
 from shared.api import JobStatus, QueueOverview, SubmitRequest, SubmitResponse
 from shared.healthcheck import live_workers
-from shared.http_errors import ApiError
+from shared.http_errors import ApiError, error_response
 
 router = APIRouter()
 WRITES = [Depends(require_api_key), Depends(limit_rate)]
 JOB_READS = [Depends(require_job_reader)]
 
 
-@router.post("/queue", response_model=SubmitResponse, status_code=202, dependencies=WRITES)
+@router.post(
+    "/queue",
+    response_model=SubmitResponse,
+    status_code=202,
+    dependencies=WRITES,
+    response_description="queued; or joined, when the same content is queued or running",
+    responses={
+        200: {
+            "model": SubmitResponse,
+            "description": "`cached: true`: the same content, style, tasks, labels and voice "
+            "were done already; the earlier job answers and nothing runs (unless `refresh`)",
+        },
+        **SUBMIT_ERRORS,
+    },
+)
 async def post_queue(req: SubmitRequest, request: Request, services: ServicesDep) -> JSONResponse:
     """Submit a URL or text. 202 with the job's URLs; 200 with `cached: true` when the
     same content, style and tasks were already done (unless `refresh`)."""
@@ -31,12 +53,22 @@ async def post_queue(req: SubmitRequest, request: Request, services: ServicesDep
     return JSONResponse(body.model_dump(), code)
 
 
-@router.get("/queue/{job_id}", response_model=JobStatus, dependencies=JOB_READS)
+@router.get(
+    "/queue/{job_id}",
+    response_model=JobStatus,
+    dependencies=JOB_READS,
+    responses={**NEEDS_READER, **NO_JOB, **UNAVAILABLE},
+)
 async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
     return await status_of(services, job_id)
 
 
-@router.get("/queue", response_model=QueueOverview, dependencies=[Depends(require_api_key)])
+@router.get(
+    "/queue",
+    response_model=QueueOverview,
+    dependencies=[Depends(require_api_key)],
+    responses={**NEEDS_KEY, **UNAVAILABLE},
+)
 async def get_queue(services: ServicesDep) -> QueueOverview:
     def overview() -> QueueOverview:
         queue = services.queue
@@ -54,7 +86,19 @@ async def get_queue(services: ServicesDep) -> QueueOverview:
     return await anyio.to_thread.run_sync(overview)
 
 
-@router.get("/queue/{job_id}/events", response_class=Response, dependencies=JOB_READS)
+@router.get(
+    "/queue/{job_id}/events",
+    response_class=Response,
+    dependencies=JOB_READS,
+    responses={
+        200: event_stream_response("The job's events: from the first, or after `Last-Event-ID`."),
+        204: {"description": "the job has ended and the reader has its last event"},
+        **NEEDS_READER,
+        **NO_JOB,
+        422: error_response("`Last-Event-ID` is not a whole number >= 0 (`invalid_request`)"),
+        **UNAVAILABLE,
+    },
+)
 async def get_events(
     job_id: str,
     request: Request,
@@ -70,7 +114,20 @@ async def get_events(
     return event_stream(request, services, job_id, last_event_id, ended)
 
 
-@router.get("/queue/{job_id}/audio", response_class=Response, dependencies=JOB_READS)
+@router.get(
+    "/queue/{job_id}/audio",
+    response_class=Response,
+    dependencies=JOB_READS,
+    responses={
+        200: {
+            "description": "the narration (MP3 bytes)",
+            "content": {"audio/mpeg": {}},  # OpenAPI 3.1: binary content has no schema
+        },
+        **NEEDS_READER,
+        404: error_response("no such job, or it has no audio (`not_found`)"),
+        **UNAVAILABLE,
+    },
+)
 async def get_audio(job_id: str, services: ServicesDep) -> Response:
     """The MP3 from the store, or from Redis while its store write waits (store down)."""
     mp3 = await services.redis.hget(names.pending_store_write(job_id), "audio")
