@@ -1,6 +1,7 @@
 """Real responses checked against a service's own OpenAPI document with openapi-core: the
-status, headers and body of each, and every event of an event stream against the stream's
-item schema (`x-itemSchema`) and that event's data schema (its `contentSchema`)."""
+status, headers and body of each, every event of an event stream against the stream's item
+schema (`x-itemSchema`) and that event's data schema (its `contentSchema`), and each request
+that succeeded against what the document allows."""
 
 from __future__ import annotations
 
@@ -76,6 +77,8 @@ class Contract:
             path=request.url.path,
             args=dict(request.url.params),
             headers=dict(request.headers),
+            data=request.content,
+            content_type=request.headers.get("content-type", ""),
         )
         content_type = response.headers.get("content-type", "")
         mock_response = MockResponse(
@@ -83,6 +86,8 @@ class Contract:
         )
         where = f"{request.method} {request.url.path} -> {response.status_code}"
         try:
+            if response.is_success:  # a request the service took is one the document allows
+                self.api.validate_request(mock_request)
             self.api.validate_response(mock_request, mock_response)
         except Exception as exc:
             cause = getattr(exc, "__cause__", None)

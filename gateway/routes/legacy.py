@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from gateway import access
-from gateway.openapi import SUBMIT_ERRORS, event_stream_response
+from gateway.openapi import KEY_SECURITY, SUBMIT_ERRORS, event_stream_response
 from gateway.routes.queue import WRITES
 from gateway.services import ServicesDep
 from gateway.stream import ended_events, event_stream
@@ -24,6 +24,7 @@ router = APIRouter()
     "/api/v4/scrape-and-summarize/stream",
     response_class=Response,
     dependencies=WRITES,
+    openapi_extra=KEY_SECURITY,
     responses={
         200: event_stream_response("The job's events, from the first (a cached result's at once)."),
         **SUBMIT_ERRORS,

@@ -9,7 +9,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.openapi import UNAVAILABLE
+from gateway.openapi import KEY_SECURITY, UNAVAILABLE
 from gateway.services import ServicesDep, require_metrics_reader
 from shared import redis_names as names
 from shared.api import Readiness
@@ -80,6 +80,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     "/metrics",
     response_class=Response,
     dependencies=[Depends(require_metrics_reader)],
+    openapi_extra=KEY_SECURITY,
     responses={
         200: {
             "description": "Prometheus text format",

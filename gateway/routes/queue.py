@@ -10,9 +10,11 @@ from fastapi.responses import JSONResponse
 
 from gateway import access
 from gateway.openapi import (
+    KEY_SECURITY,
     NEEDS_KEY,
     NEEDS_READER,
     NO_JOB,
+    READER_SECURITY,
     SUBMIT_ERRORS,
     UNAVAILABLE,
     event_stream_response,
@@ -36,6 +38,7 @@ JOB_READS = [Depends(require_job_reader)]
     response_model=SubmitResponse,
     status_code=202,
     dependencies=WRITES,
+    openapi_extra=KEY_SECURITY,
     response_description="queued; or joined, when the same content is queued or running",
     responses={
         200: {
@@ -57,6 +60,7 @@ async def post_queue(req: SubmitRequest, request: Request, services: ServicesDep
     "/queue/{job_id}",
     response_model=JobStatus,
     dependencies=JOB_READS,
+    openapi_extra=READER_SECURITY,
     responses={**NEEDS_READER, **NO_JOB, **UNAVAILABLE},
 )
 async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
@@ -67,6 +71,7 @@ async def get_job(job_id: str, services: ServicesDep) -> JobStatus:
     "/queue",
     response_model=QueueOverview,
     dependencies=[Depends(require_api_key)],
+    openapi_extra=KEY_SECURITY,
     responses={**NEEDS_KEY, **UNAVAILABLE},
 )
 async def get_queue(services: ServicesDep) -> QueueOverview:
@@ -90,6 +95,7 @@ async def get_queue(services: ServicesDep) -> QueueOverview:
     "/queue/{job_id}/events",
     response_class=Response,
     dependencies=JOB_READS,
+    openapi_extra=READER_SECURITY,
     responses={
         200: event_stream_response("The job's events: from the first, or after `Last-Event-ID`."),
         204: {"description": "the job has ended and the reader has its last event"},
@@ -118,6 +124,7 @@ async def get_events(
     "/queue/{job_id}/audio",
     response_class=Response,
     dependencies=JOB_READS,
+    openapi_extra=READER_SECURITY,
     responses={
         200: {
             "description": "the narration (MP3 bytes)",

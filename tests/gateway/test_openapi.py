@@ -181,6 +181,22 @@ def test_every_error_the_document_declares_is_an_error_body() -> None:
     assert fields["anyOf"][0]["items"] == {"$ref": "#/components/schemas/FieldError"}
 
 
+def test_who_may_call_is_declared_where_a_401_can_come() -> None:
+    """Optional (`{}`) while the gateway has no key; the key, or for a job its read token."""
+    doc = contract().doc
+    schemes = doc["components"]["securitySchemes"]
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if "401" not in operation["responses"]:
+                assert "security" not in operation, (method, path)
+                continue
+            security = operation["security"]
+            assert security[0] == {} and {"ApiKey": []} in security, (method, path)
+            assert all(set(choice) <= set(schemes) for choice in security)
+            reads_a_job = path.startswith("/queue/{job_id}")
+            assert ({"ReadToken": []} in security) == reads_a_job, (method, path)
+
+
 def test_every_event_type_has_its_item_and_data_schema() -> None:
     doc = contract().doc
     stream = doc["paths"][EVENTS]["get"]["responses"]["200"]["content"]["text/event-stream"]
