@@ -19,7 +19,7 @@ COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compos
 
 .PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
 	compose-smoke constraints bench bench-mesh bench-highlights bench-grounding \
-	bench-first-highlight eval clean
+	bench-first-highlight bench-extract eval clean
 
 install: $(STAMP)
 
@@ -121,6 +121,11 @@ bench-grounding: install
 # Submission -> first `highlights` event through the whole mesh, alone and beside a summary.
 bench-first-highlight: install
 	$(BIN)/python bench/first_highlight.py
+
+# The gateway's article extractor beside trafilatura, readability-lxml, newspaper4k and goose3
+# on every page of ../shared/corpus; writes its section of bench/RESULTS.md (~2 min).
+bench-extract: install
+	$(BIN)/python bench/extract.py
 
 # Summary quality and speed on the real corpus: the full article | head truncation | ranked
 # selection at input budgets of 50% and 33%; writes eval/RESULTS.md and its plots (~17 min).
