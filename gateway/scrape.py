@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 import httpx
-import trafilatura
 
+from gateway.extraction import NotAnArticle, PageTooComplex, extract_html
 from gateway.limits import ConcurrencyLimiter, LimitReached
 from shared import defaults as d
 from shared.settings import ScrapeSettings
@@ -35,7 +35,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _REDIRECTS = {301, 302, 303, 307, 308}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _TEXT_TYPES = {"text/plain"}
-_LANG = re.compile(rb"<html[^>]*?\slang\s*=\s*[\"']?([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)", re.I)
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]|\s")  # controls and any whitespace
 _LINE_BREAK = re.compile(r"[\r\n]")
 _ACCEPT_ENCODING = "gzip, deflate"  # what _Inflater reads; anything else is refused
@@ -420,30 +419,25 @@ class Scraper:
 
 
 def extract(fetched: Fetched) -> Article:
-    """Article text and metadata with trafilatura (plain text is taken as it is)."""
+    """Article text and metadata (gateway/extraction); plain text is taken as it is.
+    Raises ScrapeError `not_an_article` or `too_complex` for a page it will not read."""
     if fetched.content_type in _TEXT_TYPES:
         text = _decode_text(fetched.body, fetched.charset).strip()
         first = bounded_title(_LINE_BREAK.split(text, maxsplit=1)[0]) if text else None
         return Article(fetched.url, fetched.url, first, text, None, None, None, None)
-    doc = trafilatura.bare_extraction(
-        fetched.body, url=fetched.url, with_metadata=True, include_comments=False
-    )
-    found = _LANG.search(fetched.body[:20_000])
-    language = found.group(1).decode() if found else None
-    if doc is None:
-        return Article(fetched.url, fetched.url, None, "", None, None, None, language)
-    meta = doc if isinstance(doc, dict) else doc.as_dict()
-    title, text = meta.get("title"), meta.get("text") or ""
-    head, _, rest = text.partition("\n")
-    if title and head.strip() == title.strip():
-        text = rest.lstrip()  # the headline, already in `title`
+    try:
+        doc = extract_html(fetched.body, fetched.charset, fetched.url)
+    except NotAnArticle as exc:
+        raise ScrapeError("not_an_article", str(exc)) from exc
+    except PageTooComplex as exc:
+        raise ScrapeError("too_complex", str(exc)) from exc
     return Article(
         url=fetched.url,
         final_url=fetched.url,
-        title=bounded_title(title),
-        text=text,
-        byline=meta.get("author"),
-        date=meta.get("date"),
-        site_name=meta.get("sitename"),
-        language=meta.get("language") or language,
+        title=bounded_title(doc.title),
+        text=doc.text,
+        byline=doc.byline,
+        date=doc.date,
+        site_name=doc.site_name,
+        language=doc.language,
     )
