@@ -14,6 +14,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from factory import openapi
 from factory.models import Models
 from factory.routes import audio, extract, health, highlights, provenance, summarize
 from shared.http_errors import BodyLimitMiddleware, install_error_handlers
@@ -42,4 +43,5 @@ def create_app(settings: FactorySettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (health, summarize, extract, highlights, provenance, audio):
         app.include_router(module.router)
+    openapi.install(app)
     return app

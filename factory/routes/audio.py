@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
+from factory.openapi import model_errors
 from factory.tts import TtsError
-from shared.http_errors import ApiError
+from shared.http_errors import ApiError, error_response
 from shared.schemas import AudioRequest
 
 router = APIRouter(dependencies=[Depends(require_token)])
@@ -15,7 +16,21 @@ router = APIRouter(dependencies=[Depends(require_token)])
 @router.post(
     "/audio",
     response_class=Response,
-    responses={200: {"content": {"audio/mpeg": {}}, "description": "the whole MP3"}},
+    responses={
+        200: {
+            "content": {"audio/mpeg": {}},
+            "description": "the whole MP3",
+            "headers": {
+                "X-TTS-Engine": {"required": True, "schema": {"type": "string"}},
+                "X-TTS-Fallback": {
+                    "description": "why earlier engines did not speak",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **model_errors("the voice is not one of `GET /voices` (`unknown_voice`)"),
+        502: error_response("no TTS engine could speak the text (`tts_failed`)", retry_after=True),
+    },
 )
 async def audio(req: AudioRequest, models: ModelsDep, settings: SettingsDep) -> Response:
     """MP3 narration. The body is complete before the 200 is sent; `X-TTS-Engine` names

@@ -8,12 +8,13 @@ import anyio
 from fastapi import APIRouter, Depends
 
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
+from factory.openapi import model_errors
 from shared.schemas import ExtractRequest, ExtractResponse
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
 
-@router.post("/extract", response_model=ExtractResponse)
+@router.post("/extract", response_model=ExtractResponse, responses=model_errors())
 async def extract(req: ExtractRequest, models: ModelsDep, settings: SettingsDep) -> ExtractResponse:
     """Entities with character offsets into the text sent: `text[start:end] == entity.text`."""
     check_size(req.text, settings.max_text_bytes, "text")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from factory.deps import ModelsDep, SettingsDep
 from factory.llm import DEMO_WARNING
 from factory.models import Models
+from factory.openapi import NOT_READY, FactoryReadiness
 from shared.schemas import FactoryHealth
 
 router = APIRouter()
@@ -62,7 +63,7 @@ def liveness() -> dict[str, str]:
 
 
 @router.head("/readyz", include_in_schema=False)
-@router.get("/readyz")
+@router.get("/readyz", response_model=FactoryReadiness, responses=NOT_READY)
 def readiness(models: ModelsDep, settings: SettingsDep) -> JSONResponse:
     """503 until every required model is loaded (and for good if one failed)."""
     missing = models.missing_for_ready()

@@ -9,13 +9,20 @@ from fastapi import APIRouter, Depends
 
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.highlights import candidate_sentences, check_is_text, highlight_indices
+from factory.openapi import model_errors
 from shared.http_errors import ApiError
 from shared.schemas import Highlight, HighlightsRequest, HighlightsResponse
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
 
-@router.post("/highlights", response_model=HighlightsResponse)
+@router.post(
+    "/highlights",
+    response_model=HighlightsResponse,
+    responses=model_errors(
+        "the text is not prose (`not_text`) or has no sentence (`no_sentences`)"
+    ),
+)
 async def highlights(
     req: HighlightsRequest, models: ModelsDep, settings: SettingsDep
 ) -> HighlightsResponse:

@@ -10,13 +10,21 @@ from fastapi import APIRouter, Depends
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.grounding import Grounding, ground, summary_claims
 from factory.highlights import candidate_sentences, check_is_text
+from factory.openapi import model_errors
 from shared.http_errors import ApiError
 from shared.schemas import ProvenanceRequest, ProvenanceResponse
 
 router = APIRouter(dependencies=[Depends(require_token)])
 
 
-@router.post("/provenance", response_model=ProvenanceResponse)
+@router.post(
+    "/provenance",
+    response_model=ProvenanceResponse,
+    responses=model_errors(
+        "the text is not prose (`not_text`) or has no sentence (`no_sentences`), or the "
+        "summary has none (`no_claims`)"
+    ),
+)
 async def provenance(
     req: ProvenanceRequest, models: ModelsDep, settings: SettingsDep
 ) -> ProvenanceResponse:

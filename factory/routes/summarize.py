@@ -15,7 +15,8 @@ from sse_starlette import EventSourceResponse
 from factory.deps import ModelsDep, SettingsDep, check_size, require_token
 from factory.generation import LiveGeneration
 from factory.inputs import InputReport, choose_input
-from shared.http_errors import ApiError, request_id
+from factory.openapi import SUMMARY_EVENTS, model_errors
+from shared.http_errors import ApiError, error_response, request_id
 from shared.schemas import (
     GeneratedSummary,
     StructuredSummary,
@@ -32,7 +33,11 @@ router = APIRouter(dependencies=[Depends(require_token)])
 @router.post(
     "/summarize",
     response_model=SummarizeResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: SUMMARY_EVENTS.response("The summary, or with `stream: true` its events."),
+        **model_errors(),
+        502: error_response("the model's JSON did not validate (`unparseable_output`)"),
+    },
 )
 async def summarize(
     req: SummarizeRequest, request: Request, models: ModelsDep, settings: SettingsDep
