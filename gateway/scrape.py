@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import anyio
 import httpx
 
-from gateway.extraction import NotAnArticle, PageTooComplex, extract_html
+from gateway.extraction import NotAnArticle, PageTooComplex, count_words, extract_html
 from gateway.limits import ConcurrencyLimiter, LimitReached
 from shared import defaults as d
 from shared.settings import ScrapeSettings
@@ -91,7 +91,7 @@ class Article:
 
     @property
     def word_count(self) -> int:
-        return len(self.text.split())
+        return count_words(self.text)
 
 
 async def system_resolve(host: str, port: int) -> list[str]:

@@ -10,6 +10,7 @@ import anyio
 from rq import Callback
 
 from gateway import access
+from gateway.extraction import count_words
 from gateway.scrape import ScrapeError
 from gateway.services import Services
 from shared import redis_names as names
@@ -41,7 +42,7 @@ async def article_text(
         if req.url is not None:
             services.metrics.scrape_refused.labels("text_too_large").inc()
         raise ApiError(413, "text_too_large", f"{what} is {size} bytes; the limit is {limit}")
-    words = len(text.split())
+    words = count_words(text)
     if words < settings.min_words:
         raise ApiError(
             422, "too_few_words", f"{what} has {words} words; at least {settings.min_words} needed"

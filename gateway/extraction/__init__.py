@@ -17,8 +17,9 @@ import lxml.html
 from gateway.extraction import judge
 from gateway.extraction.decoding import decode_html
 from gateway.extraction.page import PageTooComplex, parse
+from gateway.extraction.words import count_words
 
-__all__ = ["Extracted", "NotAnArticle", "PageTooComplex", "extract_html"]
+__all__ = ["Extracted", "NotAnArticle", "PageTooComplex", "count_words", "extract_html"]
 
 FALLBACK_BELOW_WORDS = 25  # Readability's text this short: trafilatura's is tried as well
 HEADLINE_WITHIN_LINES = 6
@@ -107,11 +108,11 @@ def extract_html(body: bytes, charset: str | None, url: str) -> Extracted:
     found = from_string(source, url=url)
     text, content = _text(found.content_html)
     date = found.published_time or None
-    if len(text.split()) < FALLBACK_BELOW_WORDS:
+    if count_words(text) < FALLBACK_BELOW_WORDS:
         other, other_date = _trafilatura(source, url)
-        if len(other.split()) > len(text.split()):
+        if count_words(other) > count_words(text):
             text, content, date = other, None, date or other_date
-    reason = judge.refusal(page, content, len(text.split()))
+    reason = judge.refusal(page, content, count_words(text))
     if reason:
         raise NotAnArticle(reason)
     title = " ".join(found.title.split()) or None

@@ -14,6 +14,8 @@ import re
 
 import lxml.html
 
+from gateway.extraction.words import count_words
+
 READERABLE_MIN_CHARS = 140  # Readability's defaults
 READERABLE_MIN_SCORE = 20.0
 HEADLINE_LINK_MIN_WORDS = 4  # a link this long that is its block's whole text heads an item
@@ -80,8 +82,8 @@ def teaser_list(content: lxml.html.HtmlElement) -> bool:
     items = _headline_links(content)
     if items < TEASER_LIST_MIN_ITEMS:
         return False
-    link_words = sum(len(a.text_content().split()) for a in content.iter("a"))
-    prose = len(content.text_content().split()) - link_words
+    link_words = sum(count_words(a.text_content()) for a in content.iter("a"))
+    prose = count_words(content.text_content()) - link_words
     return prose / items < TEASER_MAX_WORDS_PER_ITEM
 
 

@@ -1,0 +1,13 @@
+"""Counting words in any script: Chinese, Japanese and Korean put no spaces between words,
+so each of their characters counts as one (a word there is one to two characters)."""
+
+from __future__ import annotations
+
+import re
+
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
+_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
