@@ -123,7 +123,10 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         body = ErrorBody(error=code, detail=printable(str(exc.detail)))
-        return JSONResponse(body.model_dump(exclude_none=True), exc.status_code)
+        # The exception's headers stay: a 405's `Allow` (RFC 9110), a 401's WWW-Authenticate.
+        return JSONResponse(
+            body.model_dump(exclude_none=True), exc.status_code, headers=exc.headers
+        )
 
 
 class BodyLimitMiddleware:

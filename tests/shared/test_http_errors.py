@@ -93,3 +93,12 @@ def test_an_unknown_field_named_with_a_lone_surrogate_is_422(client: httpx.Clien
     assert r.status_code == 422, r.text  # pydantic cannot read the key: the body is refused
     assert r.json()["error"] == "invalid_request"
     assert "request_id" not in r.json()
+
+
+def test_a_wrong_method_is_405_with_the_allowed_methods(client: httpx.Client) -> None:
+    """Regression: the JSON error handler dropped the exception's headers, so a 405 came
+    without the `Allow` header RFC 9110 requires (found by schemathesis)."""
+    r = client.request("TRACE", "/summarize")
+    assert r.status_code == 405
+    assert r.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}
+    assert r.headers["allow"] == "POST"
