@@ -18,6 +18,7 @@ from gateway.extraction.words import count_words
 
 READERABLE_MIN_CHARS = 140  # Readability's defaults
 READERABLE_MIN_SCORE = 20.0
+CJK_CHAR_WEIGHT = 3  # Readability counts characters; a CJK one is worth about three Latin ones
 HEADLINE_LINK_MIN_WORDS = 4  # a link this long that is its block's whole text heads an item
 TEASER_LIST_MIN_ITEMS = 5
 TEASER_MAX_WORDS_PER_ITEM = 40  # prose words beside each headline link in a list of teasers
@@ -31,6 +32,7 @@ _UNLIKELY = re.compile(
     re.I,
 )
 _MAYBE = re.compile(r"and|article|body|column|content|main|shadow", re.I)
+_CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
 _MEDIA = "//img | //picture | //video | //audio | //iframe | //object | //embed"
 _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "li", "p", "div", "dt", "td")
@@ -46,8 +48,13 @@ def visible(node: lxml.html.HtmlElement) -> bool:
     return True
 
 
+def _weighted_length(text: str) -> int:
+    """Characters, a CJK character counted as CJK_CHAR_WEIGHT (it holds about a word)."""
+    return len(text) + (CJK_CHAR_WEIGHT - 1) * len(_CJK_CHAR.findall(text))
+
+
 def readerable(root: lxml.html.HtmlElement) -> bool:
-    """Readability's isProbablyReaderable: enough long visible paragraphs."""
+    """Readability's isProbablyReaderable: enough long visible paragraphs (CJK weighted)."""
     nodes = root.xpath("//p | //pre | //article | //div[br]")
     score = 0.0
     for node in nodes:
@@ -56,7 +63,7 @@ def readerable(root: lxml.html.HtmlElement) -> bool:
             continue
         if node.tag == "p" and any(a.tag == "li" for a in node.iterancestors()):
             continue
-        length = len(node.text_content().strip())
+        length = _weighted_length(node.text_content().strip())
         if length < READERABLE_MIN_CHARS or not visible(node):
             continue
         score += math.sqrt(length - READERABLE_MIN_CHARS)

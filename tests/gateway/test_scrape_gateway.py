@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 
 from gateway.app import create_app
 from gateway.serving import JsonErrorsH11Protocol, http_protocol
@@ -52,6 +53,15 @@ def ready_factory() -> Starlette:
 @pytest.fixture(scope="module")
 def site_url() -> Iterator[str]:
     with serve(site(64 * 1024)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def fixture_pages_url() -> Iterator[str]:
+    """The extraction fixtures (tests/fixtures/extraction), served as they are."""
+    app = Starlette()
+    app.mount("/", StaticFiles(directory=Path(__file__).parent.parent / "fixtures" / "extraction"))
+    with serve(app) as base:
         yield base
 
 
@@ -201,6 +211,21 @@ async def test_scraped_text_is_held_to_the_text_limit(gateway: str, site_url: st
         assert "200000" in r.json()["detail"]
         r = await c.post(LEGACY, params={"url": f"{site_url}/huge-plain"})
         assert r.status_code == 413 and r.json()["error"] == "text_too_large"
+
+
+async def test_a_page_that_is_not_an_article_is_a_422_with_its_code(
+    gateway: str, fixture_pages_url: str
+) -> None:
+    """Issue 12: a section front was summarized as if its headlines were an article."""
+    url = f"{fixture_pages_url}/section-front.html"
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as c:
+        r = await c.post(QUEUE, json={"url": url})
+        assert r.status_code == 422 and r.json()["error"] == "not_an_article", r.text
+        assert "headlines" in r.json()["detail"]
+        r = await c.post(LEGACY, params={"url": url})
+        assert r.status_code == 422 and r.json()["error"] == "not_an_article", r.text
+        metrics = (await c.get("/metrics")).text
+        assert 'pulse_scrape_refused_total{reason="not_an_article"}' in metrics
 
 
 @pytest.mark.parametrize(
