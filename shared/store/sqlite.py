@@ -101,7 +101,9 @@ class SqliteStore:
         )
 
     def audio(self, job_id: str) -> bytes | None:
-        path = self.audio_dir / f"{safe_id(job_id)}.mp3"
+        if not _SAFE_ID.match(job_id):
+            return None  # no job was saved under it (a client's typo is no store outage)
+        path = self.audio_dir / f"{job_id}.mp3"
         with _errors("audio read"):
             return path.read_bytes() if path.is_file() else None
 

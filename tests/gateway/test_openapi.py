@@ -279,6 +279,9 @@ def test_reading_a_job_answers_as_documented(stack: Stack) -> None:
         assert (
             check(c.get(path.replace(job_id, "no-such-job"), headers=WITH_KEY)).status_code == 404
         )
+    # Regression: an id the store cannot hold was a 503 `store_unavailable` (schemathesis).
+    odd = check(c.get("/queue/%C3%B7%C3%A2%40/audio", headers=WITH_KEY))
+    assert odd.status_code == 404 and odd.json()["error"] == "not_found"
     status = check(c.get(body["status_url"])).json()
     assert status["status"] == "finished" and status["result"]["summary"]["title"]
     stream = check(c.get(body["stream_url"]))
