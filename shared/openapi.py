@@ -3,8 +3,8 @@
 FastAPI declares its own `HTTPValidationError` for a 422 on every route with a parameter,
 while `shared.http_errors` answers every error with `ErrorBody`. `truthful_errors` makes the
 document say so: a 422 is `ErrorBody` where a request value is validated and absent where
-none is (a plain string path parameter cannot fail), and every operation may answer an
-unexpected failure with a 500 quoting a request id.
+none is (a plain string path parameter cannot fail), a body that cannot be read at all is a
+400, and every operation may answer an unexpected failure with a 500 quoting a request id.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ FASTAPI_422 = "#/components/schemas/HTTPValidationError"
 INVALID_DESCRIPTION = (
     "a value in the request is not valid (`invalid_request`): `fields` names each one"
 )
+UNREADABLE_BODY: dict[str, Any] = {
+    "description": "the body could not be read at all, e.g. bytes that are not UTF-8 "
+    "(`http_error`; JSON that does not parse is a 422)",
+    "content": {"application/json": {"schema": ERROR_REF}},
+}
 INTERNAL_ERROR: dict[str, Any] = {
     "description": "an unexpected failure (`internal_error`), logged under `request_id`",
     "headers": {REQUEST_ID_HEADER: REQUEST_ID_RESPONSE_HEADER},
@@ -95,6 +100,8 @@ def truthful_errors(doc: dict[str, Any], app: FastAPI) -> None:
                 }
             else:
                 del responses["422"]
+        if route.body_field is not None:
+            responses.setdefault("400", UNREADABLE_BODY)
         responses.setdefault("500", INTERNAL_ERROR)
     held = doc.get("components", {}).get("schemas", {})
     for fastapi_own in ("HTTPValidationError", "ValidationError"):

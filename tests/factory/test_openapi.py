@@ -28,6 +28,7 @@ from tests.servers import serve, wait_until
 
 TOKEN = "internal-t0k3n"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON_AUTH = {**AUTH, "content-type": "application/json"}
 MODEL_ROUTES = ["/summarize", "/extract", "/highlights", "/provenance", "/audio"]
 PROSE = "Jane Okafor said the council approved the bridge. It opens in 2027. "
 
@@ -126,7 +127,7 @@ def test_the_document_is_valid_and_every_error_is_an_error_body() -> None:
 # --- real responses: refusals ------------------------------------------------------
 
 REFUSALS: set[Operation] = {
-    *{("POST", path, status) for path in MODEL_ROUTES for status in (401, 413, 422, 503)},
+    *{("POST", path, status) for path in MODEL_ROUTES for status in (400, 401, 413, 422, 503)},
     ("GET", "/readyz", 503),
     ("GET", "/health", 200),
     ("GET", "/healthz", 200),
@@ -143,6 +144,8 @@ def test_refusals_answer_as_documented(unready: Running) -> None:
         assert too_big.json()["error"] == "payload_too_large", path
         long = check(c.post(path, json=body_for(path, "word " * 2_500), headers=AUTH))
         assert long.status_code == 413 and long.json()["error"] == "text_too_large", path
+        unreadable = check(c.post(path, content=b'{"text": "\xff"}', headers=JSON_AUTH))
+        assert unreadable.status_code == 400, path
         bad = check(c.post(path, json={"text": 5}, headers=AUTH))
         assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "text", path
     for path, body, code in [

@@ -212,6 +212,7 @@ def test_every_event_type_has_its_item_and_data_schema() -> None:
 SUBMITTING: set[Operation] = {
     ("POST", QUEUE, 202),
     ("POST", QUEUE, 200),
+    ("POST", QUEUE, 400),
     ("POST", QUEUE, 401),
     ("POST", QUEUE, 413),
     ("POST", QUEUE, 422),
@@ -227,6 +228,9 @@ def test_submitting_answers_as_documented(stack: Stack) -> None:
         "text",
         "style",
     }
+    json_type = {**WITH_KEY, "content-type": "application/json"}
+    unreadable = check(c.post("/queue", content=b'{"text": "\xff\xfe"}', headers=json_type))
+    assert unreadable.status_code == 400
     few = check(c.post("/queue", json={"text": "four words only here"}, headers=WITH_KEY))
     assert few.status_code == 422 and few.json()["error"] == "too_few_words"
     refused = check(c.post("/queue", json={"url": "http://10.0.0.1/"}, headers=WITH_KEY))
