@@ -19,7 +19,7 @@ COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compos
 
 .PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
 	compose-smoke constraints bench bench-mesh bench-highlights bench-grounding \
-	bench-first-highlight bench-extract eval clean
+	bench-first-highlight bench-extract llama-server eval clean
 
 install: $(STAMP)
 
@@ -105,6 +105,14 @@ constraints: install
 	{ echo "# Every dependency's exact version (make constraints writes it from .venv)."; \
 	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
 
+# llama.cpp's own C++ llama-server, the bench's strongest peer and a second real remote backend
+# for the tests (skipped without it): built from the llama.cpp inside the $(LLAMA) sdist
+# (~20 min on 2 cores, once), cached in ~/.cache/segmento-pulse/. Not part of install or CI.
+llama-server:
+	LLAMA_CPP_PYTHON_VERSION=$(patsubst llama-cpp-python==%,%,$(LLAMA)) PYTHON=$(PYTHON) \
+		scripts/build-llama-server.sh
+
+# Beside raw llama-cpp-python and llama_cpp.server; llama-server too when `make llama-server` ran.
 bench: install
 	$(OFFLINE_ENV) $(BIN)/python bench/factory.py
 
