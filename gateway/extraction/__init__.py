@@ -9,7 +9,7 @@ within bounds (page.py); pages that are not articles are refused (judge.py).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import html_text
 import lxml.html
@@ -99,13 +99,17 @@ def _date(page: lxml.html.HtmlElement) -> str | None:
 
 def extract_html(body: bytes, charset: str | None, url: str) -> Extracted:
     """Raises NotAnArticle or PageTooComplex for a page it will not read."""
-    from pygoreadability import from_string  # loads the Go runtime: only when first needed
+    # Imported when first needed: it starts the Go runtime in the process.
+    from pygoreadability import ReadabilityArticle, from_string
 
     source = decode_html(body, charset)
     page = parse(source)
     if page is None:
         return Extracted(None, "", None, None, None, None)
-    found = from_string(source, url=url)
+    try:
+        found = from_string(source, url=url)
+    except RuntimeError:  # go-readability's own error: read as a page with nothing found
+        found = ReadabilityArticle(**{f.name: "" for f in fields(ReadabilityArticle)})
     text, content = _text(found.content_html)
     date = found.published_time or None
     if count_words(text) < FALLBACK_BELOW_WORDS:
