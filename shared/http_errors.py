@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.schemas import ErrorBody, FieldError
@@ -118,15 +120,26 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body.model_dump(exclude_none=True), 500, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
         body = ErrorBody(error=code, detail=printable(str(exc.detail)))
-        # The exception's headers stay: a 405's `Allow` (RFC 9110), a 401's WWW-Authenticate.
-        return JSONResponse(
-            body.model_dump(exclude_none=True), exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})  # e.g. a 405's `Allow` (RFC 9110)
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return JSONResponse(body.model_dump(exclude_none=True), exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path is served with (Starlette's 405 names one route's only, when
+    two routes serve a path: GET and POST /queue)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 class BodyLimitMiddleware:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from shared.http_errors import ApiError, install_error_handlers
 from shared.schemas import SummarizeRequest
@@ -102,3 +102,23 @@ def test_a_wrong_method_is_405_with_the_allowed_methods(client: httpx.Client) ->
     assert r.status_code == 405
     assert r.json() == {"error": "method_not_allowed", "detail": "Method Not Allowed"}
     assert r.headers["allow"] == "POST"
+
+
+def test_a_405_names_the_methods_of_every_route_of_its_path() -> None:
+    """Starlette's own names those of one route when two serve a path (GET and POST
+    /queue), also in an included router."""
+    app = FastAPI()
+    install_error_handlers(app)
+    router = APIRouter()
+
+    @router.get("/both")
+    async def read() -> None: ...
+
+    @router.post("/both")
+    async def write() -> None: ...
+
+    app.include_router(router)
+    with serve(app) as base:
+        for method in ("OPTIONS", "DELETE"):
+            r = httpx.request(method, f"{base}/both")
+            assert r.status_code == 405 and r.headers["allow"] == "GET, POST", method
