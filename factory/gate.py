@@ -1,8 +1,10 @@
-"""One gate per model object: one generation at a time, a bounded wait queue, then 429."""
+"""One gate per model object: `concurrency` running at a time (one for a local model), a
+bounded wait queue, then 429."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,7 +22,7 @@ class Ticket:
     @contextmanager
     def running(self) -> Iterator[None]:
         """Hold the model (blocking; call from a worker thread)."""
-        with self._gate._model_lock:
+        with self._gate._slots:
             self._gate._enter()
             try:
                 yield
@@ -36,13 +38,16 @@ class Ticket:
 
 
 class ModelGate:
-    """Admits at most one running request plus `max_waiting` queued ones."""
+    """Admits at most `concurrency` running requests plus `max_waiting` queued ones."""
 
-    def __init__(self, name: str, max_waiting: int, retry_after_s: int) -> None:
+    def __init__(
+        self, name: str, max_waiting: int, retry_after_s: int, concurrency: int = 1
+    ) -> None:
         self.name = name
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
-        self._model_lock = threading.Lock()
+        self.concurrency = concurrency
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._count_lock = threading.Lock()
         self._admitted = 0
         self._active = 0
@@ -55,22 +60,27 @@ class ModelGate:
         with self._count_lock:
             if self._closed:
                 raise ApiError(503, "shutting_down", "the server is shutting down", retry_after=1)
-            if self._admitted >= 1 + self.max_waiting:
+            if self._admitted >= self.concurrency + self.max_waiting:
                 self._refused += 1
                 raise ApiError(
                     429,
                     "busy",
-                    f"the {self.name} model is busy: 1 running and {self.max_waiting} waiting",
+                    f"the {self.name} model is busy: {self.concurrency} running and "
+                    f"{self.max_waiting} waiting",
                     retry_after=self.retry_after_s,
                 )
             self._admitted += 1
             return Ticket(self)
 
     def close(self, timeout: float) -> bool:
-        """Refuse new work and wait for the running one; True once the model is free for good."""
+        """Refuse new work and wait for the running ones; True once the model is free for good."""
         with self._count_lock:
             self._closed = True
-        return self._model_lock.acquire(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for _ in range(self.concurrency):
+            if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def _enter(self) -> None:
         with self._count_lock:

@@ -7,8 +7,9 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
+from factory.backend import LlmBackend
 from factory.gate import Ticket
-from factory.llm import Generation, Prompt, Summarizer
+from factory.llm import Generation, Prompt
 
 _END = object()
 
@@ -18,7 +19,7 @@ class LiveGeneration:
 
     def __init__(
         self,
-        summarizer: Summarizer,
+        summarizer: LlmBackend,
         ticket: Ticket,
         prompt: Prompt,
         max_tokens: int,

@@ -7,7 +7,11 @@ class ModelLoadError(RuntimeError):
     """A model could not load; the message says why without quoting a library's exception."""
 
 
-class ModelFetchError(ModelLoadError):
+class ModelUnreachableError(ModelLoadError):
+    """What serves the model cannot be reached now (hub, remote server): worth trying again."""
+
+
+class ModelFetchError(ModelUnreachableError):
     """A model could not be fetched from the hub; the message says what to do instead."""
 
     def __init__(self, source: str, cause: BaseException, local_setting: str) -> None:

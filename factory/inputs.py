@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import anyio
 
 from factory import budget as budgeting
-from factory.llm import Summarizer
+from factory.backend import LlmBackend
 from factory.models import Models
 from shared.http_errors import ApiError
 from shared.schemas import SummarizeRequest
@@ -25,7 +25,7 @@ class InputReport:
 
 
 async def choose_input(
-    req: SummarizeRequest, budget: int, summarizer: Summarizer, models: Models
+    req: SummarizeRequest, budget: int, summarizer: LlmBackend, models: Models
 ) -> budgeting.Budgeted:
     """`req.text` within `budget` tokens (0 = no budget). Ranked selection scores sentences
     with the embedder, under its gate, before the LLM is queued for; when the embedder is not

@@ -22,7 +22,7 @@ from factory.sampling import (
     TokenGenerator,
     json_schema_grammar,
 )
-from shared.schemas import Style
+from shared.schemas import LlmBackendStatus, Style
 from shared.settings import FactorySettings
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,19 @@ _ARTICLE_SLOT = "\x00ARTICLE\x00"
 
 @dataclass
 class Prompt:
-    """A request's prompt as tokens: `shared prefix + article + suffix`."""
+    """A request's prompt: as tokens (`shared prefix + article + suffix`) for the local model,
+    as chat messages with an estimated size for a remote one."""
 
     tokens: list[int]
     article_tokens: int  # of the article that reached the model
     truncated: bool
     given_tokens: int = 0  # of the text it was given
+    messages: list[dict[str, str]] = field(default_factory=list)
+    estimated_tokens: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens) if self.tokens else self.estimated_tokens
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Generation:
 
     text: list[str] = field(default_factory=list)
     output_tokens: int = 0
+    prompt_tokens: int | None = None  # as a remote server counted them
+    repaired: bool = False  # the JSON came from the one repair request (remote backends)
     finish_reason: FinishReason = "stop"
     started: float = 0.0
     first_token: float | None = None
@@ -127,7 +136,7 @@ def load_llama(settings: FactorySettings, path: Path) -> Llama:
 
 
 class Summarizer:
-    """Holds one Llama object; callers serialise access through its ModelGate."""
+    """The local backend: one Llama object; callers serialise access through its ModelGate."""
 
     def __init__(self, llama: Llama, name: str, source: LlmSource | None = None) -> None:
         self.llama = llama
@@ -158,6 +167,12 @@ class Summarizer:
             log.warning("%s %s %s", "!" * 8, DEMO_WARNING, "!" * 8)
         log.info("LLM ready: %s from %s", name, source.described)
         return cls(llama, name, source)
+
+    def status(self) -> LlmBackendStatus:
+        return LlmBackendStatus(kind="local", model=self.name)
+
+    def close(self) -> None:
+        self.llama.close()
 
     def _token_text(self, token: int) -> str:
         if token < 0:

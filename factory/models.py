@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from factory.backend import LlmBackend, load_llm
 from factory.embeddings import CachedEmbedder, Embedder, load_embedder
 from factory.gate import ModelGate
-from factory.hub import ModelFetchError, ModelLoadError
-from factory.llm import Generation, Summarizer
+from factory.hub import ModelLoadError, ModelUnreachableError
+from factory.llm import Generation
 from factory.ner import Extractor, load_extractor
 from factory.tts import Narrator, TtsError
 from shared import defaults as d
@@ -41,7 +42,7 @@ class ModelSlot(Generic[T]):
         self.error: str | None = None
         self.load_seconds: float | None = None
         self.value: T | None = None
-        self.fetch_failed = False  # the hub could not deliver it: worth trying again
+        self.fetch_failed = False  # the hub or remote server was unreachable: try again
         self.retry_at: float | None = None
 
     def load(self) -> None:
@@ -55,8 +56,11 @@ class ModelSlot(Generic[T]):
         except Exception as exc:  # any loader failure is reported, never raised
             self.error = _reason(exc)
             self.state = "failed"
-            self.fetch_failed = isinstance(exc, ModelFetchError)
-            log.error("the %s model failed to load (see /health)", self.key, exc_info=exc)
+            self.fetch_failed = isinstance(exc, ModelUnreachableError)
+            if isinstance(exc, ModelLoadError):  # our own words: one line, no traceback
+                log.error("the %s model failed to load: %s", self.key, exc)
+            else:
+                log.error("the %s model failed to load (see /health)", self.key, exc_info=exc)
         self.load_seconds = round(time.perf_counter() - started, 3)
         if self.state == "ready":
             log.info("the %s model is ready (%.1f s)", self.key, self.load_seconds)
@@ -96,7 +100,7 @@ class Models:
     def __init__(self, settings: FactorySettings) -> None:
         retry = settings.retry_after_s
         self.settings = settings
-        self.llm: ModelSlot[Summarizer] = ModelSlot("llm", lambda: Summarizer.load(settings), retry)
+        self.llm: ModelSlot[LlmBackend] = ModelSlot("llm", lambda: load_llm(settings), retry)
         self.ner: ModelSlot[Extractor] = ModelSlot("ner", lambda: load_extractor(settings), retry)
         self.tts: ModelSlot[Narrator] = ModelSlot("tts", lambda: Narrator.load(settings), retry)
         self.embeddings: ModelSlot[Embedder] = ModelSlot(
@@ -104,8 +108,10 @@ class Models:
             lambda: CachedEmbedder(load_embedder(settings), d.EMBEDDING_CACHE_SENTENCES),
             retry,
         )
+        remote = settings.llm_backend == "openai"
+        llm_concurrency = settings.llm_remote_concurrency if remote else 1
         self.gates = {
-            "llm": ModelGate("llm", settings.llm_max_waiting, retry),
+            "llm": ModelGate("llm", settings.llm_max_waiting, retry, llm_concurrency),
             "ner": ModelGate("ner", settings.ner_max_waiting, retry),
             "tts": ModelGate("tts", settings.tts_max_waiting, retry),
             "embeddings": ModelGate("embeddings", settings.embedding_max_waiting, retry),
@@ -157,12 +163,19 @@ class Models:
         self.wait_loaded()
         summarizer = self.llm.value
         if summarizer is not None and self.gates["llm"].close(timeout=30):
-            summarizer.llama.close()
+            summarizer.close()
 
     def missing_for_ready(self) -> dict[str, str]:
-        """Models /readyz waits for that are not ready, with their state or error."""
-        return {
+        """Models /readyz waits for that are not ready, with their state or error (a remote
+        LLM server that stopped answering counts as not ready)."""
+        missing: dict[str, str] = {
             key: slot.error or slot.state
             for key, slot in self.slots().items()
             if key in self.settings.required_models and slot.state != "ready"
         }
+        llm = self.llm.value
+        if "llm" in self.settings.required_models and llm is not None and "llm" not in missing:
+            backend = llm.status()
+            if backend.reachable is False:
+                missing["llm"] = f"the remote LLM server does not answer: {backend.error}"
+        return missing

@@ -19,6 +19,12 @@ LLM_MAX_WAITING = 4  # requests queued behind the running generation before 429
 LLM_PROMPT_MARGIN_TOKENS = 8  # slack for re-tokenisation differences after cutting an article
 LLM_INPUT_BUDGET_TOKENS = 0  # article tokens that reach the LLM; 0 = the whole article (see eval)
 LLM_MAX_INPUT_BUDGET_TOKENS = 131_072
+LLM_REMOTE_CONTEXT_TOKENS = 8192  # Llama-3's; set it to what the remote server was started with
+LLM_REMOTE_CHARS_PER_TOKEN = 3.5  # below English's ~4: the estimate errs towards more tokens
+LLM_REMOTE_CONNECT_TIMEOUT_S = 5.0
+LLM_REMOTE_READ_TIMEOUT_S = 120.0  # a long prompt's prefill on a busy server can take this long
+LLM_REMOTE_RETRY_TOTAL_S = 60.0
+LLM_REMOTE_RETRY_MAX_WAIT_S = 10.0
 BUDGET_POSITION_WEIGHT = 0.3  # sentence score = (1 - w) * centrality + w * position prior
 BUDGET_MAX_SENTENCES = 300  # sentences of a long article that compete for the budget
 

@@ -167,6 +167,11 @@ class SummarizeResponse(BaseModel):
     dropped_sentences: int | None = Field(None, description="sentences left out (with a budget)")
     prompt_tokens: int = Field(description="whole prompt: instructions plus article")
     output_tokens: int
+    output_repaired: bool = Field(
+        False,
+        description="a remote model's JSON did not validate and one repair request fixed it: "
+        "`raw` is the repaired answer, not the streamed tokens",
+    )
     truncated: bool = Field(description="the article was cut to fit the context window")
     max_tokens: int = Field(description="output cap applied")
     finish_reason: Literal["stop", "length", "cancelled"]
@@ -368,6 +373,17 @@ class GateStatus(BaseModel):
     refused: int
 
 
+class LlmBackendStatus(BaseModel):
+    kind: Literal["local", "openai"] = Field(description="local GGUF, or a remote OpenAI API")
+    model: str | None = None
+    url: str | None = Field(None, description="the remote server's base URL")
+    reachable: bool | None = Field(None, description="the remote server answered lately")
+    error: str | None = Field(None, description="why it did not")
+    structured_output: str | None = Field(
+        None, description="how the summary's JSON is asked for: json_schema, json_object, prompt"
+    )
+
+
 class FactoryHealth(BaseModel):
     status: Literal["loading", "healthy", "degraded"]
     models_loaded: list[str]
@@ -389,6 +405,7 @@ class FactoryHealth(BaseModel):
         None, description="which GGUF serves: a file, a preset (with its hub file), a fallback"
     )
     warnings: list[str] = Field(default_factory=list, description="what a person should know")
+    llm_backend: LlmBackendStatus | None = None
 
 
 class FieldError(BaseModel):

@@ -6,7 +6,7 @@ import json
 import os
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,6 +28,10 @@ from shared.presets import DEFAULT_PRESET, PRESETS, LlmPreset, PresetName
 TtsEngineName = Literal["edge", "piper", "espeak"]
 NerEngineName = Literal["gliner", "spacy"]
 ModelName = Literal["llm", "ner", "tts", "embeddings"]
+LlmBackendName = Literal["local", "openai"]
+# How a remote server is asked for the summary's JSON: `auto` tries json_schema, then
+# json_object with the schema (llama-cpp-python's and llama-server's extension), then plain.
+RemoteStructured = Literal["auto", "json_schema", "json_object", "prompt"]
 EmbeddingRuntime = Literal["auto", "onnx", "torch"]
 
 
@@ -129,6 +133,26 @@ class FactorySettings(BaseSettings):
         d.LLM_INPUT_BUDGET_TOKENS, ge=0, le=d.LLM_MAX_INPUT_BUDGET_TOKENS
     )
 
+    # LLM backend: `local` runs the GGUF above in this process; `openai` streams from a
+    # remote OpenAI-compatible server (vLLM, TGI, llama-server, Ollama, a hosted API).
+    llm_backend: LlmBackendName = "local"
+    llm_remote_url: str | None = None  # the API's base URL, e.g. http://gpu-box:8080/v1
+    llm_remote_api_key: OptionalSecret = None
+    llm_remote_model: str | None = None  # default: the first model the server lists
+    llm_remote_structured: RemoteStructured = "auto"
+    llm_remote_concurrency: int = Field(1, ge=1, le=1024)  # generations run at once
+    # Added to every chat-completions request, e.g. {"repetition_penalty": 1.1} for vLLM.
+    llm_remote_extra_body: dict[str, Any] = {}
+    # The remote model's context window; article tokens are estimated from its characters.
+    llm_remote_context_tokens: int = Field(d.LLM_REMOTE_CONTEXT_TOKENS, ge=512, le=2_000_000)
+    llm_remote_chars_per_token: float = Field(d.LLM_REMOTE_CHARS_PER_TOKEN, gt=0.5, le=10)
+    llm_remote_connect_timeout_s: float = Field(d.LLM_REMOTE_CONNECT_TIMEOUT_S, gt=0, le=120)
+    # No byte from the server for this long fails the generation.
+    llm_remote_read_timeout_s: float = Field(d.LLM_REMOTE_READ_TIMEOUT_S, gt=0, le=3600)
+    # Connection errors, 429 and 5xx are retried (never after a token went out) this long.
+    llm_remote_retry_total_s: float = Field(d.LLM_REMOTE_RETRY_TOTAL_S, ge=0, le=3600)
+    llm_remote_retry_max_wait_s: float = Field(d.LLM_REMOTE_RETRY_MAX_WAIT_S, gt=0, le=600)
+
     # NER
     ner_engine: NerEngineName = "gliner"
     gliner_model: str = d.GLINER_PRODUCTION_MODEL  # hub id or local directory
@@ -196,8 +220,28 @@ class FactorySettings(BaseSettings):
         return PRESETS[self.llm_preset] if self._preset_names_llm else None
 
     @model_validator(mode="after")
+    def _remote_is_configured(self) -> Self:
+        if self.llm_backend != "openai":
+            return self
+        if not self.llm_remote_url:
+            raise ValueError("llm_backend=openai needs llm_remote_url (e.g. http://host:8080/v1)")
+        parts = urlsplit(self.llm_remote_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"llm_remote_url {self.llm_remote_url!r} is not an http(s) URL "
+                "(e.g. http://host:8080/v1)"
+            )
+        self.llm_remote_url = self.llm_remote_url.strip().rstrip("/")
+        return self
+
+    @property
+    def llm_context_tokens(self) -> int:
+        """The context window the prompt must fit: the local GGUF's or the remote model's."""
+        return self.llm_remote_context_tokens if self.llm_backend == "openai" else self.llm_n_ctx
+
+    @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:
-        if self.llm_max_output_tokens > self.llm_n_ctx // 2:
+        if self.llm_max_output_tokens > self.llm_context_tokens // 2:
             raise ValueError("llm_max_output_tokens must leave at least half the context for input")
         if self.llm_default_max_tokens > self.llm_max_output_tokens:
             raise ValueError("llm_default_max_tokens exceeds llm_max_output_tokens")

@@ -19,11 +19,16 @@ router = APIRouter()
 def health(models: Models) -> FactoryHealth:
     slots = models.slots()
     states = {slot.state for slot in slots.values()}
+    llm = models.llm.value
+    backend = llm.status() if llm is not None else None
+    if backend is not None and backend.reachable is False:
+        states.add("failed")
     status = "degraded" if "failed" in states else "loading" if "loading" in states else "healthy"
     narrator = models.tts.value
     settings = models.settings
-    llm = models.llm.value
     warnings: list[str] = []
+    if backend is not None and backend.reachable is False:
+        warnings.append(f"the remote LLM server at {backend.url} does not answer: {backend.error}")
     if llm is not None and llm.source is not None:
         if llm.source.fallback_reason:
             warnings.append(f"the hub could not deliver the LLM: {llm.source.fallback_reason}")
@@ -46,6 +51,7 @@ def health(models: Models) -> FactoryHealth:
         demo_model=bool(llm and llm.demo),
         llm_source=llm.source.described if llm and llm.source else None,
         warnings=warnings,
+        llm_backend=backend,
     )
 
 

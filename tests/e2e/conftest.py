@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
@@ -47,8 +48,17 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 @pytest.fixture(scope="package")
 def mesh(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Mesh]:
-    logs = tmp_path_factory.mktemp("logs")
-    e2e_redis = redis_server.db(9)  # a database of its own: its queue is ours
+    # A database of its own: its queue is ours.
+    with start_mesh(tmp_path_factory.mktemp("logs"), redis_server.db(9)) as running:
+        yield running
+
+
+@contextmanager
+def start_mesh(
+    logs: Path, e2e_redis: str, factory_extra: dict[str, str] | None = None
+) -> Iterator[Mesh]:
+    """Factory and worker processes, the gateway and a site to scrape, on an empty Redis
+    database and a new PostgreSQL database; `factory_extra` adds to the factory's settings."""
     r = redis.Redis.from_url(e2e_redis)
     r.flushdb()
     db = f"pulse_e2e_{uuid.uuid4().hex[:8]}"
@@ -68,6 +78,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) ->
         "FACTORY_EDGE_TTS_TIMEOUT_S": "5",
         "FACTORY_EDGE_TTS_PROXY": DEAD_PROXY,  # Edge fails, with or without internet
         "FACTORY_INTERNAL_TOKEN": INTERNAL_TOKEN,  # the worker must present it
+        **(factory_extra or {}),
     }
     factory = _process([sys.executable, "-m", "factory"], factory_env, logs / "factory.log")
     factory_url = f"http://127.0.0.1:{factory_port}"

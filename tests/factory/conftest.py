@@ -12,6 +12,7 @@ import pytest
 from factory import offline
 from factory.app import create_app
 from shared.settings import FactorySettings
+from tests.openai_servers import LlamaCppServer, llama_cpp_server
 from tests.servers import free_port, serve, wait_until
 
 # Edge-TTS goes through this proxy, where nothing listens: it fails at once, with or without
@@ -69,3 +70,36 @@ def embedder_factory_url(gguf_path: Path) -> Iterator[str]:
 def client(factory_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=factory_url, timeout=120) as c:
         yield c
+
+
+def remote_settings(gguf_path: Path, remote_url: str, **overrides: Any) -> FactorySettings:
+    """A factory whose LLM is a remote OpenAI-compatible server (spaCy NER and Piper: light)."""
+    values: dict[str, Any] = {
+        "ner_engine": "spacy",
+        "tts_engines": ["piper"],
+        "llm_backend": "openai",
+        "llm_remote_url": remote_url,
+        "llm_remote_context_tokens": 2048,  # as the test server was started
+        "llm_remote_retry_total_s": 8,
+        "llm_remote_retry_max_wait_s": 2,
+        **overrides,
+    }
+    return factory_settings(gguf_path, Path("unused"), **values)
+
+
+@pytest.fixture(scope="session")
+def openai_server(
+    gguf_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LlamaCppServer]:
+    """llama-cpp-python's own OpenAI-compatible server on SmolLM2, for the whole session."""
+    log = tmp_path_factory.mktemp("llama-cpp-server") / "server.log"
+    with llama_cpp_server(gguf_path, log) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def remote_factory_url(gguf_path: Path, openai_server: LlamaCppServer) -> Iterator[str]:
+    """A factory in remote mode (FACTORY_LLM_BACKEND=openai) in front of `openai_server`."""
+    with serve(create_app(remote_settings(gguf_path, openai_server.url))) as base:
+        wait_all_loaded(base)
+        yield base

@@ -1,8 +1,12 @@
-"""/summarize on the real SmolLM2 GGUF: structured output, streaming, truncation, caps."""
+"""/summarize on the real SmolLM2 GGUF: structured output, streaming, truncation, caps.
+
+The contract tests run on both backends: the local GGUF, and the same GGUF behind
+llama-cpp-python's OpenAI-compatible server with the factory in remote mode."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,13 +15,34 @@ from shared.schemas import StructuredSummary, read_time_minutes
 from tests.factory.sse import stream_summary
 
 
-@pytest.mark.parametrize("style", ["skimmer", "executive", "eli5"])
+@pytest.fixture(params=["local", "remote"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def summarizer(backend: str, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    """A client of a factory on the local backend or on the remote one."""
+    url = request.getfixturevalue("factory_url" if backend == "local" else "remote_factory_url")
+    with httpx.Client(base_url=url, timeout=300) as c:
+        yield c
+
+
+STYLES = ["skimmer", "executive", "eli5"]
+
+
+@pytest.mark.parametrize("style", STYLES)
 def test_structured_summary_validates_for_every_style_and_article(
-    client: httpx.Client, articles: dict[str, str], style: str
+    summarizer: httpx.Client, backend: str, articles: dict[str, str], style: str
 ) -> None:
     assert len(articles) >= 3
-    for name, text in articles.items():
-        r = client.post("/summarize", json={"text": text, "style": style, "structured": True})
+    chosen = list(articles.items())
+    if backend == "remote":
+        # Grammar-constrained sampling is several times slower in llama-cpp-python's server
+        # than in the factory's sampler: one article per style (each article once overall).
+        chosen = chosen[STYLES.index(style) :: len(STYLES)]
+    for name, text in chosen:
+        r = summarizer.post("/summarize", json={"text": text, "style": style, "structured": True})
         assert r.status_code == 200, (name, r.text)
         body = r.json()
         summary = StructuredSummary.model_validate(body["structured"])
@@ -30,9 +55,9 @@ def test_structured_summary_validates_for_every_style_and_article(
 
 
 def test_plain_summary_keeps_the_old_response_shape(
-    client: httpx.Client, articles: dict[str, str]
+    summarizer: httpx.Client, articles: dict[str, str]
 ) -> None:
-    r = client.post("/summarize", json={"text": articles["chips"], "max_tokens": 60})
+    r = summarizer.post("/summarize", json={"text": articles["chips"], "max_tokens": 60})
     assert r.status_code == 200
     body = r.json()
     assert body["summary"].strip()
@@ -44,7 +69,7 @@ def test_plain_summary_keeps_the_old_response_shape(
 
 
 def test_streamed_tokens_concatenate_to_the_final_text(
-    client: httpx.Client, articles: dict[str, str]
+    summarizer: httpx.Client, articles: dict[str, str]
 ) -> None:
     for structured in (False, True):
         # Structured output keeps the server's default cap: 200 tokens can cut the JSON short
@@ -52,7 +77,7 @@ def test_streamed_tokens_concatenate_to_the_final_text(
         body: dict[str, object] = {"text": articles["sleep"], "structured": structured}
         if not structured:
             body["max_tokens"] = 200
-        tokens, final, data = stream_summary(client, body)
+        tokens, final, data = stream_summary(summarizer, body)
         assert final == "done", data
         assert len(tokens) > 3
         assert "".join(tokens) == data["raw"]
@@ -63,22 +88,27 @@ def test_streamed_tokens_concatenate_to_the_final_text(
 
 
 def test_long_input_is_cut_by_tokens_and_says_so(
-    client: httpx.Client, articles: dict[str, str]
+    summarizer: httpx.Client, backend: str, articles: dict[str, str]
 ) -> None:
     long_text = "\n\n".join([articles["bridge"]] * 40)  # ~9,000 words, far past 2,048 tokens
-    r = client.post("/summarize", json={"text": long_text, "max_tokens": 64})
+    r = summarizer.post("/summarize", json={"text": long_text, "max_tokens": 64})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["truncated"] is True
-    short = client.post("/summarize", json={"text": articles["bridge"], "max_tokens": 64}).json()
+    short = summarizer.post(
+        "/summarize", json={"text": articles["bridge"], "max_tokens": 64}
+    ).json()
     assert short["truncated"] is False
-    # The cut article fills the context exactly, leaving room for max_tokens of output.
-    assert body["prompt_tokens"] + 64 == 2048  # n_ctx of the test server
-    assert body["input_tokens"] > short["input_tokens"] * 5
+    if backend == "local":
+        # The cut article fills the context exactly, leaving room for max_tokens of output.
+        assert body["prompt_tokens"] + 64 == 2048  # n_ctx of the test server
+    else:  # cut by an estimate of the server's tokens, erring towards room to spare
+        assert 2048 * 0.6 < body["prompt_tokens"] <= 2048 - 64
+    assert body["input_tokens"] > short["input_tokens"] * 4
 
 
-def test_output_tokens_are_capped_by_settings(client: httpx.Client) -> None:
-    r = client.post("/summarize", json={"text": "Short note about a cat.", "max_tokens": 5000})
+def test_output_tokens_are_capped_by_settings(summarizer: httpx.Client) -> None:
+    r = summarizer.post("/summarize", json={"text": "Short note about a cat.", "max_tokens": 5000})
     assert r.status_code == 200
     assert r.json()["max_tokens"] == 768  # llm_max_output_tokens of the test server
     assert r.json()["output_tokens"] <= 768
