@@ -34,7 +34,10 @@ _UNLIKELY = re.compile(
 _MAYBE = re.compile(r"and|article|body|column|content|main|shadow", re.I)
 _CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
-_MEDIA = "//img | //picture | //video | //audio | //iframe | //object | //embed"
+_MEDIA = (
+    "//*[self::img or self::picture or self::video or self::audio or self::iframe"
+    " or self::object or self::embed][not(ancestor::header or ancestor::nav or ancestor::footer)]"
+)
 _BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "li", "p", "div", "dt", "td")
 
 
@@ -99,7 +102,7 @@ def refusal(
 ) -> str | None:
     """Why the page is not an article (None: it is one). `content` is the extracted
     article's markup, `words` the words of its text."""
-    if words < MEDIA_MAX_WORDS and page.xpath(_MEDIA):
+    if words < MEDIA_MAX_WORDS and page.xpath(_MEDIA):  # a logo in the header is no picture
         return "the page shows a picture or a video with no article text"
     navigable = len(page.xpath("//a[@href]")) >= NAVIGATION_MIN_LINKS
     if not readerable(page) and (navigable or page.xpath("//input[@type='password']")):

@@ -92,6 +92,16 @@ def test_pages_that_are_not_articles_are_refused(name: str, why: str) -> None:
     assert why in err.detail
 
 
+def test_an_empty_app_shell_with_a_logo_is_short_not_a_picture() -> None:
+    body = (
+        b"<html><head><title>App</title></head><body><header><img src=/logo.svg>"
+        b"<nav><a href=/>Home</a><a href=/help>Help</a></nav></header>"
+        b'<div id="root"></div><script src=/app.js></script></body></html>'
+    )
+    article = extract(Fetched("http://news.test/app", "text/html", None, body))
+    assert article.word_count < 50  # the scrape refuses it as too_few_words, not a picture
+
+
 @pytest.mark.parametrize(
     ("name", "title", "phrase"),
     [
