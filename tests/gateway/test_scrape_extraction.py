@@ -92,6 +92,17 @@ def test_pages_that_are_not_articles_are_refused(name: str, why: str) -> None:
     assert why in err.detail
 
 
+def test_trafilatura_stands_in_when_readability_finds_no_text() -> None:
+    """An app that serves its article only inside <noscript>: Readability skips it."""
+    paragraph = "<p>The ferry crossed the harbour twelve times on its first day back.</p>"
+    body = (
+        "<html><head><title>Ferry back in service today</title></head><body>"
+        f'<div id="app"></div><noscript>{paragraph * 8}</noscript></body></html>'
+    ).encode()
+    article = extract(Fetched("http://news.test/app", "text/html", None, body))
+    assert article.text.count("twelve times on its first day back") == 8
+
+
 def test_an_empty_app_shell_with_a_logo_is_short_not_a_picture() -> None:
     body = (
         b"<html><head><title>App</title></head><body><header><img src=/logo.svg>"
