@@ -2,8 +2,8 @@
 
 Mozilla Readability's algorithm (go-readability, through pygoreadability) picks the article's
 content, title, byline, date and site name; trafilatura stands in when Readability finds no
-text. The page is first decoded as a browser would (decoding.py) and parsed once with lxml,
-within bounds (page.py); pages that are not articles are refused (judge.py).
+text. The page is first decoded (decoding.py) and parsed once with lxml, within bounds
+(page.py); pages that are not articles are refused (judge.py).
 """
 
 from __future__ import annotations
