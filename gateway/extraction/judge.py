@@ -1,10 +1,11 @@
 """Whether a page is an article at all, or a section front, a search page, a login wall, or a
 picture or video with no text, which are refused rather than summarized.
 
-Two tests, both on visible text: Readability's `isProbablyReaderable` on a whole page that has
-links or a sign-in form (it needs a few paragraphs of 140+ characters), and, on the extracted
-content, how much prose stands beside each headline link (a list of teasers or search results
-has a sentence or two per link; an article's links sit inside its paragraphs).
+Three tests: a picture or video beside fewer than 20 words of text; Readability's
+`isProbablyReaderable` on a whole page that has links or a sign-in form (it needs a few visible
+paragraphs of 140+ characters); and, on the extracted content, how much prose stands beside
+each headline link (a list of teasers or search results has a sentence or two per link; an
+article's links sit inside its paragraphs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 
 import lxml.html
 
-from gateway.extraction.words import count_words
+from gateway.extraction.words import CJK, count_words
 
 READERABLE_MIN_CHARS = 140  # Readability's defaults
 READERABLE_MIN_SCORE = 20.0
@@ -32,7 +33,7 @@ _UNLIKELY = re.compile(
     re.I,
 )
 _MAYBE = re.compile(r"and|article|body|column|content|main|shadow", re.I)
-_CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+_CJK_CHAR = re.compile(f"[{CJK}]")
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.I)
 _MEDIA = (
     "//*[self::img or self::picture or self::video or self::audio or self::iframe"

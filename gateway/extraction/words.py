@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"
-_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f"  # a regex character range
+_WORD = re.compile(rf"[{CJK}]|[^\s{CJK}]+")
 
 
 def count_words(text: str) -> int:
