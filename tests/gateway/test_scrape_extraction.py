@@ -130,6 +130,13 @@ def test_a_legacy_encoding_declared_only_in_a_meta_tag(name: str, title: str, ph
     assert "\ufffd" not in article.text
 
 
+def test_words_of_a_japanese_article_are_counted_by_character() -> None:
+    """Regression: whitespace-split, a Japanese article of 264 characters was 4 words, under
+    the 50-word minimum of a scrape."""
+    article = page("shift_jis.html")
+    assert len(article.text.split()) < 50 <= article.word_count
+
+
 def test_the_meta_tag_wins_over_a_guess() -> None:
     """ISO-8859-15 and windows-1252 differ in a few bytes only: 0xA4 is the euro sign in
     the first, the currency sign in the second, which a guess from the bytes picks."""
