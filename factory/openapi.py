@@ -18,9 +18,11 @@ from shared.schemas import ErrorBody, SummarizeResponse
 Responses = dict[int | str, dict[str, Any]]  # a route's `responses=`
 
 
-def model_errors(invalid: str = "") -> Responses:
-    """What every model route may answer with; `invalid` names its own 422 codes."""
+def model_errors(invalid: str = "", unavailable: str = "") -> Responses:
+    """What every model route may answer with; `invalid` and `unavailable` name its own 422
+    and 503 codes."""
     more = f", or {invalid}" if invalid else ""
+    down = f"; or {unavailable}" if unavailable else ""
     return {
         401: error_response(
             "no or a wrong `Authorization: Bearer` internal token (`unauthorized`), when the "
@@ -37,7 +39,7 @@ def model_errors(invalid: str = "") -> Responses:
         ),
         503: error_response(
             "the model is loading (`model_loading`), failed to load (`model_unavailable`), or "
-            "the server is shutting down (`shutting_down`)",
+            f"the server is shutting down (`shutting_down`){down}",
             retry_after=True,
         ),
     }

@@ -35,8 +35,15 @@ router = APIRouter(dependencies=[Depends(require_token)])
     response_model=SummarizeResponse,
     responses={
         200: SUMMARY_EVENTS.response("The summary, or with `stream: true` its events."),
-        **model_errors(),
-        502: error_response("the model's JSON did not validate (`unparseable_output`)"),
+        **model_errors(
+            unavailable="with FACTORY_LLM_BACKEND=openai, the remote server is busy beyond the "
+            "retry time (`remote_llm_busy`) or does not answer (`remote_llm_unreachable`)"
+        ),
+        502: error_response(
+            "the model's JSON did not validate (`unparseable_output`), or the remote LLM "
+            "server failed or refused the request (`remote_llm_failed`, `remote_llm_refused`)"
+        ),
+        504: error_response("the remote LLM server went silent (`remote_llm_timeout`)"),
     },
 )
 async def summarize(

@@ -2,24 +2,32 @@
 (tests/gateway/test_openapi.py): each declared status is provoked for real and the response
 validated against the document with openapi-core.
 
-A factory whose models cannot load answers the refusals at once (401, 413, 422, 503); one
-with Edge-TTS alone behind a proxy that never answers, a busy narrator (429) and a failed
-one (502). The real factory of tests/factory/conftest.py answers the 200s, the summary's event
-stream and the busy LLM's 429 (slow: it loads the models).
+A factory whose models cannot load answers the refusals at once (400, 401, 413, 422, 503);
+one with Edge-TTS alone behind a proxy that never answers, a busy narrator (429) and a
+failed one (502); one whose LLM is a remote server (FACTORY_LLM_BACKEND=openai) that is
+busy, refuses, goes silent, then is gone, the remote failures (502, 503, 504). The real
+factory of tests/factory/conftest.py answers the 200s, the summary's event stream and the
+busy LLM's 429 (slow: it loads the models).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from factory.app import create_app
 from shared.settings import FactorySettings
@@ -72,6 +80,7 @@ class Running:
     doc: dict[str, Any]
 
 
+@contextmanager
 def running(**overrides: Any) -> Iterator[Running]:
     """A factory with an internal token whose models cannot load (what `overrides` say)."""
     values: dict[str, Any] = {
@@ -94,15 +103,17 @@ def running(**overrides: Any) -> Iterator[Running]:
 
 @pytest.fixture(scope="module")
 def unready() -> Iterator[Running]:
-    yield from running()
+    with running() as factory:
+        yield factory
 
 
 @pytest.fixture(scope="module")
 def edge_only(silent_proxy: str) -> Iterator[Running]:
     """Edge-TTS alone (it has no model to load), through a proxy that never answers."""
-    yield from running(
+    with running(
         tts_engines=["edge"], edge_tts_proxy=silent_proxy, edge_tts_timeout_s=3, tts_max_waiting=0
-    )
+    ) as factory:
+        yield factory
 
 
 # --- the document ------------------------------------------------------------------
@@ -194,6 +205,70 @@ def test_a_busy_or_failing_narrator_answers_as_documented(edge_only: Running) ->
     assert found.seen == NARRATOR
 
 
+REMOTE: set[Operation] = {
+    ("POST", "/summarize", 502),
+    ("POST", "/summarize", 503),
+    ("POST", "/summarize", 504),
+}
+
+
+def remote_llm(mode: dict[str, str]) -> Starlette:
+    """An OpenAI-compatible server that lists a model, then fails each chat completion as
+    `mode["chat"]` says: `busy` (429), `refused` (401) or `silent` (no answer)."""
+
+    async def models(_: Request) -> JSONResponse:
+        return JSONResponse({"object": "list", "data": [{"id": "remote", "object": "model"}]})
+
+    async def chat(_: Request) -> Response:
+        if mode["chat"] == "busy":
+            return JSONResponse({"error": {"message": "slow down"}}, 429, {"Retry-After": "1"})
+        if mode["chat"] == "refused":
+            return JSONResponse({"error": {"message": "bad key"}}, 401)
+        await asyncio.sleep(3)  # past the factory's read timeout
+        return Response(status_code=500)
+
+    return Starlette(
+        routes=[
+            Route("/v1/models", models),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+        ]
+    )
+
+
+def test_a_failing_remote_llm_answers_as_documented() -> None:
+    """FACTORY_LLM_BACKEND=openai: a server that is busy, refuses, goes silent, then is gone."""
+    mode = {"chat": "busy"}
+    server = ExitStack()
+    remote = server.enter_context(serve(remote_llm(mode)))
+    try:
+        factory_settings = {
+            "llm_backend": "openai",
+            "llm_remote_url": f"{remote}/v1",
+            "llm_remote_retry_total_s": 1,
+            "llm_remote_retry_max_wait_s": 0.5,
+            "llm_remote_read_timeout_s": 1,
+            "llm_remote_connect_timeout_s": 1,
+        }
+        with running(**factory_settings) as factory:
+            found = Contract(factory.doc)
+            c, check = factory.client, found.check
+            wait_until(lambda: c.get("/health").json()["models"]["llm"]["state"] == "ready", 60)
+            for chat, status, code in [
+                ("busy", 503, "remote_llm_busy"),
+                ("refused", 502, "remote_llm_refused"),
+                ("silent", 504, "remote_llm_timeout"),
+                ("gone", 503, "remote_llm_unreachable"),
+            ]:
+                mode["chat"] = chat
+                if chat == "gone":
+                    server.close()
+                r = check(c.post("/summarize", json=body_for("/summarize"), headers=AUTH))
+                assert (r.status_code, r.json()["error"]) == (status, code), r.text
+    finally:
+        server.close()
+    assert found.seen == REMOTE
+
+
 # --- real responses: the real models (slow) ----------------------------------------
 
 SERVED: set[Operation] = {
@@ -242,7 +317,6 @@ def test_the_real_models_answer_as_documented(client: httpx.Client) -> None:
 
 # Declared, and answered by the same code as a provoked one, but not provoked here:
 NOT_PROVOKED: dict[Operation, str] = {
-    ("POST", "/summarize", 502): "the LLM's JSON under a JSON-schema grammar always validates",
     ("POST", "/extract", 429): "the gate of /summarize and /audio (provoked) is the same code",
     ("POST", "/highlights", 429): "as above",
     ("POST", "/provenance", 429): "as above",
@@ -251,4 +325,4 @@ NOT_PROVOKED: dict[Operation, str] = {
 
 def test_the_scenarios_provoke_every_declared_response() -> None:
     declared = {op for op in contract().declared() if op[2] != 500}
-    assert declared == REFUSALS | NARRATOR | SERVED | set(NOT_PROVOKED)
+    assert declared == REFUSALS | NARRATOR | REMOTE | SERVED | set(NOT_PROVOKED)
