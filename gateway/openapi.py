@@ -61,7 +61,8 @@ SUBMIT_ERRORS: Responses = {
     422: error_response(
         "a value is not valid (`invalid_request`, `fields` names each one), the text has too "
         "few words (`too_few_words`), or the URL is refused or could not be read (its code "
-        "says why, e.g. `blocked_address`, `dns_failed`, `fetch_failed`, `upstream_status`)"
+        "says why, e.g. `blocked_address`, `dns_failed`, `fetch_failed`, `upstream_status`, "
+        "`not_an_article`, `too_complex`)"
     ),
     429: error_response(
         "too many submissions a minute from this client (`rate_limited`), the queue is full "
