@@ -147,11 +147,14 @@ class OpenAIClient:
             elapsed = state.seconds_since_start or 0.0
             return stop.is_set() or elapsed + (hint(state) or 0.0) > total
 
+        def sleep(seconds: float) -> None:
+            stop.wait(seconds)  # a cancelled request stops waiting at once
+
         return Retrying(
             retry=retry_if_exception(_transient),
             stop=give_up,
             wait=wait,
-            sleep=lambda seconds: None if stop.wait(seconds) else None,  # cancelled: no wait
+            sleep=sleep,
             reraise=True,
         )
 
