@@ -1,12 +1,16 @@
-"""Factory benchmark: raw llama-cpp-python vs the factory over HTTP vs llama_cpp.server.
+"""Factory benchmark: raw llama-cpp-python vs the factory over HTTP vs llama_cpp.server vs
+llama.cpp's own C++ llama-server.
 
 All figures come from one run on one machine, on one model file and one article, so the
 ratios compare like with like. Run with `make bench`; it rewrites bench/RESULTS.md.
 
 Each system streams the same chat prompt (the factory's own system prompt, style line and
-article) greedily with the same sampling settings. Every round prefixes the article with
-its round number, so no system can answer from a fully cached prompt: each reuses only the
-shared instruction prefix, the same for all three.
+article) greedily with the same sampling settings and thread counts. Every round prefixes the
+article with its round number, so no system can answer from a fully cached prompt: each
+reuses only the shared instruction prefix, the same for all.
+
+llama-server is measured when `make llama-server` has built it (scripts/build-llama-server.sh
+caches the binary); without it its rows are left out and the report says how to get them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -35,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.results import replace_section  # noqa: E402
 from factory import offline, prompts  # noqa: E402
+from tests import llama_server  # noqa: E402
 from tests.servers import free_port, wait_until  # noqa: E402
 
 ARTICLE = ROOT / "tests" / "fixtures" / "articles" / "chips.txt"
@@ -50,6 +55,7 @@ class Run:
     ttft_ms: float
     total_ms: float
     tokens: int
+    prompt_tokens: int = 0  # where the system reports it
 
     @property
     def tok_s(self) -> float:
@@ -71,10 +77,12 @@ class Stopwatch:
         self.first = self.first or self.last
         self.tokens += 1
 
-    def run(self, end_at_last_token: bool = False) -> Run:
+    def run(self, end_at_last_token: bool = False, prompt_tokens: int = 0) -> Run:
         end = (self.last if end_at_last_token else None) or time.perf_counter()
         first = self.first or end
-        return Run((first - self.start) * 1000, (end - self.start) * 1000, self.tokens)
+        return Run(
+            (first - self.start) * 1000, (end - self.start) * 1000, self.tokens, prompt_tokens
+        )
 
 
 def median(runs: list[Run], attr: str) -> float:
@@ -96,7 +104,7 @@ def article_text() -> str:
     return text
 
 
-# --- the three systems ----------------------------------------------------------
+# --- the systems ------------------------------------------------------------------
 
 
 def raw_run(llama: object, text: str, grammar: object = None) -> Run:
@@ -136,33 +144,47 @@ def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Ru
         "stream": True,
     }
     watch = Stopwatch()
+    prompt_tokens = 0
     with client.stream("POST", "/summarize", json=body) as r:
         r.raise_for_status()
-        for event, _ in _sse_lines(r):
+        for event, data in _sse_lines(r):
             if event == "token":
                 watch.token()
-            elif event in ("done", "error"):
+            elif event == "done":
+                prompt_tokens = json.loads(data).get("prompt_tokens") or 0
                 break
-    return watch.run()
+            elif event == "error":
+                break
+    return watch.run(prompt_tokens=prompt_tokens)
 
 
-def peer_run(client: httpx.Client, text: str) -> Run:
-    body = {
-        "messages": prompts.messages("skimmer", False, text),
+def peer_run(client: httpx.Client, text: str, json_schema: dict[str, Any] | None = None) -> Run:
+    """A streamed OpenAI chat completion: llama_cpp.server, or llama-server (`json_schema`,
+    llama-server's own field, constrains it by that schema's grammar)."""
+    body: dict[str, Any] = {
+        "model": llama_server.LLAMA_SERVER_MODEL,  # llama_cpp.server serves any name
+        "messages": prompts.messages("skimmer", json_schema is not None, text),
         "max_tokens": MAX_TOKENS,
         "temperature": 0.0,
         "repeat_penalty": REPEAT_PENALTY,
         "stream": True,
     }
+    if json_schema is not None:
+        body["json_schema"] = json_schema
     watch = Stopwatch()
+    prompt_tokens = 0
     with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
         for _, data in _sse_lines(r):
             if data == "[DONE]":
                 break
-            if json.loads(data)["choices"][0]["delta"].get("content"):
+            chunk = json.loads(data)
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
                 watch.token()
-    return watch.run()
+            timings = chunk.get("timings")  # llama-server: prompt_n evaluated, cache_n reused
+            if timings:
+                prompt_tokens = timings.get("prompt_n", 0) + timings.get("cache_n", 0)
+    return watch.run(prompt_tokens=prompt_tokens)
 
 
 @contextmanager
@@ -251,41 +273,56 @@ def machine() -> str:
     )
 
 
+def offline_factory_env(port: int) -> dict[str, str]:
+    """A factory on `port` with the offline NER, embedding and TTS models (no hub)."""
+    gliner_dir = ROOT / "bench" / "out" / "gliner"
+    if not (gliner_dir / "gliner_config.json").is_file():
+        offline.build_untrained_gliner(gliner_dir)
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "FACTORY_PORT": str(port),
+        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
+        "FACTORY_GLINER_MODEL": str(gliner_dir),
+        "FACTORY_TTS_ENGINES": '["piper"]',
+    }
+
+
 def measure(threads: int, rounds: int, extras: bool) -> dict[str, object]:
     """Every figure for one llama.cpp thread count; NER, TTS and memory only if `extras`."""
     from llama_cpp import Llama, LlamaGrammar
 
     gguf = offline.smollm2_gguf()
-    gliner_dir = ROOT / "bench" / "out" / "gliner"
-    if not (gliner_dir / "gliner_config.json").is_file():
-        offline.build_untrained_gliner(gliner_dir)
     article = article_text()
     editions = [f"Edition {i}.\n{article}" for i in range(rounds + 8)]
 
     factory_port, peer_port = free_port(), free_port()
     factory_env = {
-        "HF_HUB_OFFLINE": "1",
-        "FACTORY_PORT": str(factory_port),
+        **offline_factory_env(factory_port),
         "FACTORY_LLM_MODEL_PATH": str(gguf),
-        "FACTORY_EMBEDDING_MODEL": str(offline.minilm_dir()),
         "FACTORY_LLM_N_CTX": str(N_CTX),
         "FACTORY_LLM_N_THREADS": str(threads),
-        "FACTORY_GLINER_MODEL": str(gliner_dir),
-        "FACTORY_TTS_ENGINES": '["piper"]',
     }
     factory_cmd = [sys.executable, "-m", "factory"]
     peer_cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     peer_cmd += ["--port", str(peer_port), "--n_ctx", str(N_CTX), "--n_threads", str(threads)]
     llama = Llama(model_path=str(gguf), n_ctx=N_CTX, n_threads=threads, verbose=False)
     grammar = LlamaGrammar.from_json_schema(prompts.summary_schema_json(), verbose=False)
+    schema = json.loads(prompts.summary_schema_json())
     results: dict[str, object] = {"threads": threads}
+    binary = llama_server.find_binary()
 
     with (
         process(factory_cmd, factory_env, f"http://127.0.0.1:{factory_port}/readyz") as fproc,
         process(peer_cmd, {}, f"http://127.0.0.1:{peer_port}/v1/models"),
         httpx.Client(base_url=f"http://127.0.0.1:{factory_port}", timeout=600) as fc,
         httpx.Client(base_url=f"http://127.0.0.1:{peer_port}", timeout=600) as pc,
+        ExitStack() as stack,
     ):
+        # llama.cpp's C++ server, when built: one slot, same context, batch and threads.
+        lc = None
+        if binary is not None:
+            server = stack.enter_context(llama_server.running(gguf, threads, N_CTX, binary))
+            lc = stack.enter_context(httpx.Client(base_url=server.root, timeout=600))
         # Prefix reuse, on the fresh factory: warm up with another style, then the same style
         # on a new article (instruction prefix reused), then the same request again (all reused).
         fc.post("/summarize", json={"text": "Warm-up.", "style": "eli5", "max_tokens": 4})
@@ -296,20 +333,33 @@ def measure(threads: int, rounds: int, extras: bool) -> dict[str, object]:
 
         # Warm every system once, then interleave rounds so machine noise hits all alike.
         raw_run(llama, editions[-3]), factory_run(fc, editions[-3]), peer_run(pc, editions[-3])
+        if lc is not None:
+            peer_run(lc, editions[-3]), peer_run(lc, editions[-3], schema)
         raw, fac, peer, raw_g, fac_g = [], [], [], [], []
+        ls, ls_g = [], []
         for i in range(rounds):
             raw.append(raw_run(llama, editions[i]))
             fac.append(factory_run(fc, editions[i]))
             peer.append(peer_run(pc, editions[i]))
+            if lc is not None:
+                ls.append(peer_run(lc, editions[i]))
             raw_g.append(raw_run(llama, editions[i], grammar))
             fac_g.append(factory_run(fc, editions[i], structured=True))
-            print(
+            if lc is not None:
+                ls_g.append(peer_run(lc, editions[i], schema))
+            line = (
                 f"{threads} threads, round {i + 1}/{rounds}: raw {raw[-1].tok_s:.1f} tok/s, "
                 f"factory {fac[-1].tok_s:.1f}, peer {peer[-1].tok_s:.1f}, factory+grammar "
-                f"{fac_g[-1].tok_s:.1f}",
-                flush=True,
+                f"{fac_g[-1].tok_s:.1f}"
             )
+            if lc is not None:
+                line += (
+                    f", llama-server {ls[-1].tok_s:.1f}, llama-server+schema {ls_g[-1].tok_s:.1f}"
+                )
+            print(line, flush=True)
         results.update(raw=raw, factory=fac, peer=peer, raw_grammar=raw_g, factory_grammar=fac_g)
+        if lc is not None:
+            results.update(llama_server=ls, llama_server_schema=ls_g)
 
         if extras:
             results["ner"] = {n: ner_rate(fc, words(n, article)) for n in (300, 1500)}
@@ -327,7 +377,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
     args = parser.parse_args()
     counts = [int(t) for t in args.threads.split(",")]
+    if llama_server.find_binary() is None:
+        print(f"llama-server not built, its rows are left out: {llama_server.BUILD_HINT}")
+    load_before = os.getloadavg()[0]
     runs = [measure(t, args.rounds, extras=i == 0) for i, t in enumerate(counts)]
+    runs[0]["load"] = (load_before, os.getloadavg()[0])
     report = render(runs)
     replace_section(args.out, "# Factory benchmark", report)
     print(report)
@@ -357,6 +411,27 @@ def llm_section(res: dict[str, Any]) -> list[str]:
     raw_grammar_ratio = paired(raw_g, raw, "tok_s", lambda a, b: a / b)
     new_ratio = second_new.ttft_ms / first.ttft_ms
     same_ratio = second_same.ttft_ms / first.ttft_ms
+    ls, ls_g = res.get("llama_server"), res.get("llama_server_schema")
+    ls_rows, ls_ratios = [], []
+    if ls and ls_g:
+        ls_rows = [
+            row("(d) peer: llama.cpp's C++ `llama-server` chat completion stream", ls),
+            row("`llama-server` under the JSON schema (its `json_schema` field)", ls_g),
+        ]
+        free_ratio = paired(fac, ls, "tok_s", lambda a, b: a / b)
+        free_ttft = paired(fac, ls, "ttft_ms", lambda a, b: a - b)
+        schema_ratio = paired(fac_g, ls_g, "tok_s", lambda a, b: a / b)
+        schema_ttft = paired(fac_g, ls_g, "ttft_ms", lambda a, b: a - b)
+        ls_schema_ratio = paired(ls_g, ls, "tok_s", lambda a, b: a / b)
+        ls_ratios = [
+            f"| factory / llama-server tokens/s, free | {free_ratio:.2f}x | | |",
+            f"| factory - llama-server time to first token, free | {free_ttft:+.0f} ms | | |",
+            f"| factory structured / llama-server `json_schema` tokens/s | {schema_ratio:.2f}x "
+            "| | |",
+            f"| factory structured - llama-server `json_schema` time to first token | "
+            f"{schema_ttft:+.0f} ms | | |",
+            f"| llama-server `json_schema` / free tokens/s | {ls_schema_ratio:.2f}x | | baseline |",
+        ]
     return [
         f"## LLM, {res['threads']} llama.cpp thread(s) in every system",
         "",
@@ -365,8 +440,10 @@ def llm_section(res: dict[str, Any]) -> list[str]:
         row("(a) raw llama-cpp-python, streaming chat completion", raw),
         row("(b) factory `/summarize` stream over HTTP (SSE)", fac),
         row("(c) peer: `llama_cpp.server` chat completion stream over HTTP", peer),
+        *ls_rows[:1],
         row("raw llama-cpp-python under the JSON-schema grammar", raw_g),
         row("factory structured (JSON-schema grammar, lazy check)", fac_g),
+        *ls_rows[1:],
         "",
         "| ratio | value | target | verdict |",
         "|---|---|---|---|",
@@ -383,8 +460,28 @@ def llm_section(res: dict[str, Any]) -> list[str]:
         f"| same style, same article: 2nd TTFT / 1st | {same_ratio:.2f}x "
         f"({second_same.ttft_ms:.0f} ms) | <= 0.5x | "
         f"{_verdict(same_ratio, 0.5, higher_is_better=False)} |",
+        *ls_ratios,
         "",
+        *_prompt_check(res),
     ]
+
+
+def _prompt_check(res: dict[str, Any]) -> list[str]:
+    """The same prompt, token for token in length, where the systems report it."""
+    counts = {
+        name: statistics.median(r.prompt_tokens for r in res[key])
+        for name, key in (
+            ("factory", "factory"),
+            ("factory structured", "factory_grammar"),
+            ("llama-server", "llama_server"),
+            ("llama-server `json_schema`", "llama_server_schema"),
+        )
+        if res.get(key) and all(r.prompt_tokens for r in res[key])
+    }
+    if not counts:
+        return []
+    listed = ", ".join(f"{name} {n:.0f}" for name, n in counts.items())
+    return [f"Prompt tokens (median per request): {listed}.", ""]
 
 
 NOTES = """## Reading these figures
@@ -405,9 +502,44 @@ NOTES = """## Reading these figures
   of a ~1,100-token prompt, so the time to first token can only fall by that share. Only a
   repeated article (a retry, or the same article in another output mode after the style line)
   reaches the 0.5x target.
+- llama-server: llama.cpp's own C++ server runs the same llama.cpp code as the factory's
+  wheel (built from the same vendored tree with the same flags), so a forward pass costs the
+  same in both; what differs is everything around it: its C++ HTTP server and sampler chain
+  against the factory's Python event loop, SSE framing and ctypes sampling. Under a JSON
+  schema llama-server also samples first and checks only the chosen token against the
+  grammar (llama.cpp's common sampler), as the factory does; it converts the schema with
+  llama.cpp's own converter, the factory with llama-cpp-python's (control characters fixed),
+  so the two grammars and greedy outputs can differ a little (fewer tokens when one closes
+  the JSON sooner). The prompt-token check under the tables shows both read the same prompt.
 - NER uses an untrained GLiNER built offline on the MiniLM-L6 backbone: its speed is
   indicative of a small encoder, not of `gliner_small-v2.1` (DeBERTa-v3-small, slower).
 """
+
+
+def _llama_server_line(measured: bool) -> str:
+    if not measured:
+        return (
+            "llama.cpp's C++ `llama-server` was not built on this machine, so its rows are "
+            f"missing: {llama_server.BUILD_HINT}, then `make bench`."
+        )
+    shown = " ".join(llama_server.tuning("N", N_CTX))
+    return (
+        "`llama-server`: llama.cpp's own C++ server, built by `make llama-server` from the "
+        f"llama.cpp tree vendored in the llama-cpp-python {version('llama-cpp-python')} sdist "
+        "(the same llama.cpp as the factory's wheel, the same `-DGGML_NATIVE=OFF`, static), "
+        f"run with the GGUF's own chat template and `{shown}` (threads as in the heading; "
+        "prompt evaluation on every core in every system, llama-cpp-python's default)."
+    )
+
+
+def _load_line(load: tuple[float, float] | None) -> str:
+    before, after = load or (float("nan"), float("nan"))
+    return (
+        "The cores were shared with other work while this ran (1-minute load average "
+        f"{before:.1f} at the start, {after:.1f} at the end, on {os.cpu_count()} cores): the "
+        "rounds interleave the systems and the ratios are medians of per-round pairs, so "
+        "noise hits all alike, but absolute figures are lower than on an idle machine."
+    )
 
 
 def render(runs: list[dict[str, Any]]) -> str:
@@ -422,7 +554,18 @@ def render(runs: list[dict[str, Any]]) -> str:
         "(numbered per round so no prompt is fully cached). Medians over interleaved rounds. "
         "Regenerate with `make bench`.",
         "",
+        _llama_server_line(any(res.get("llama_server") for res in runs)),
+        "",
+        _load_line(extras.get("load")),
+        "",
     ]
+    measured = [res["threads"] for res in runs]
+    if measured != [THREADS, 1]:
+        lines += [
+            f"This run measured {', '.join(map(str, measured))} llama.cpp thread(s) only "
+            f"(`--threads`); a plain `make bench` measures {THREADS} and 1.",
+            "",
+        ]
     for res in runs:
         lines += llm_section(res)
     lines += [
