@@ -511,6 +511,11 @@ NOTES = """## Reading these figures
   llama.cpp's own converter, the factory with llama-cpp-python's (control characters fixed),
   so the two grammars and greedy outputs can differ a little (fewer tokens when one closes
   the JSON sooner). The prompt-token check under the tables shows both read the same prompt.
+- Shared cores hurt the time to first token most: prompt evaluation runs on every core in
+  every system (llama-cpp-python's default n_threads_batch), so any other process on the
+  machine stalls it, while one decode thread leaves room. With other work running, read the
+  tokens/s ratios; the paired time-to-first-token differences then measure the load, not
+  the systems (idle, a 1,110-token prompt takes ~3 s here).
 - NER uses an untrained GLiNER built offline on the MiniLM-L6 backbone: its speed is
   indicative of a small encoder, not of `gliner_small-v2.1` (DeBERTa-v3-small, slower).
 """
