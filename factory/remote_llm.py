@@ -3,6 +3,7 @@ local GGUF: plain, structured or streamed, with token caps and timings."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -42,6 +43,17 @@ def response_format(mode: RemoteStructured, schema: dict[str, Any]) -> dict[str,
     if mode == "json_object":  # `schema` is llama-cpp-python's and llama-server's extension
         return {"type": "json_object", "schema": schema}
     return None
+
+
+def _leniently(text: str) -> str | None:
+    """`text` as strict JSON, when it validates once raw control characters inside strings
+    (a newline in a key point) are allowed: several servers' JSON modes let them through."""
+    try:
+        parsed = json.loads(text, strict=False)
+        GeneratedSummary.model_validate(parsed)
+    except (ValueError, ValidationError):
+        return None
+    return json.dumps(parsed, ensure_ascii=False)
 
 
 def _invalid(text: str) -> str | None:
@@ -287,11 +299,16 @@ class RemoteSummarizer:
     def _repair(
         self, body: dict[str, Any], rung: RemoteStructured, stop: threading.Event, run: Generation
     ) -> None:
-        """JSON that does not validate gets one repair request (the schema was not enforced,
-        or the cap cut it); if that fails too, the route answers `unparseable_output`."""
+        """JSON that does not validate is re-read leniently, else gets one repair request
+        (the schema was not enforced, or the cap cut it); if that fails too, the route answers
+        `unparseable_output`."""
         raw = "".join(run.text)
         error = _invalid(raw)
         if error is None:
+            return
+        reread = _leniently(raw)
+        if reread is not None:
+            run.text, run.repaired = [reread], True
             return
         log.info("the remote model's JSON did not validate (%s); asking once to repair it", error)
         fmt = response_format(rung, self._schema)
@@ -311,6 +328,7 @@ class RemoteSummarizer:
             return
         except (KeyError, IndexError, TypeError):
             return
+        fixed = fixed if _invalid(fixed) is None else _leniently(fixed) or fixed
         if _invalid(fixed) is None:
             run.text = [fixed]
             run.repaired = True

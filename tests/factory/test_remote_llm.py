@@ -143,7 +143,7 @@ def test_a_server_ignoring_max_tokens_is_cut_at_the_cap(
     _reset(faults)
 
 
-def test_json_schema_refused_with_400_falls_back_too(
+def test_json_schema_refused_with_400_falls_back_and_cut_json_gets_one_repair(
     gguf_path: Path, openai_server: LlamaCppServer, articles: dict[str, str]
 ) -> None:
     faults = Faults(status_for_response_format={"json_schema": 400})
@@ -158,6 +158,13 @@ def test_json_schema_refused_with_400_falls_back_too(
         StructuredSummary.model_validate(r.json()["structured"])
         forms = [(b.get("response_format") or {}).get("type") for b in faults.seen]
         assert forms == ["json_schema", "json_object"]
+        # JSON cut short by the cap: one repair request (same form), then a clear error.
+        faults.seen.clear()
+        r = httpx.post(f"{factory}/summarize", json={**body, "max_tokens": 12}, timeout=300)
+        assert r.status_code == 502 and r.json()["error"] == "unparseable_output", r.text
+        forms = [(b.get("response_format") or {}).get("type") for b in faults.seen]
+        assert forms == ["json_object", "json_object"]
+        assert faults.seen[1]["messages"][-2]["role"] == "assistant"  # the broken answer
 
 
 def test_the_bounded_queue_refuses_beyond_it_with_429(
@@ -282,3 +289,20 @@ def test_bad_settings_are_refused_with_the_setting_named() -> None:
         FactorySettings(_env_file=None, llm_backend="openai")  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="not an http"):
         FactorySettings(_env_file=None, llm_backend="openai", llm_remote_url="gpu-box:8080")  # type: ignore[call-arg]
+
+
+def test_json_with_raw_control_characters_in_strings_is_reread_as_strict_json() -> None:
+    """llama-cpp-python's JSON mode lets a raw newline into a string (invalid JSON): the
+    answer is re-read leniently and kept as strict JSON; anything else stays invalid."""
+    from factory.remote_llm import _invalid, _leniently
+
+    raw = (
+        '{"title": "Bridge\\napproved", "main_summary": "The council voted.\tIt passed.",'
+        ' "key_points": ["7 to 2"], "category": "politics", "sentiment": "neutral"}'
+    ).replace("\\n", "\n")
+    assert _invalid(raw) is not None
+    fixed = _leniently(raw)
+    assert fixed is not None and _invalid(fixed) is None
+    assert json.loads(fixed)["title"] == "Bridge\napproved"
+    assert _leniently('{"title": "cut sh') is None  # cut short: not JSON at all
+    assert _leniently('{"title": "x"}') is None  # JSON, but not a summary
