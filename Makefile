@@ -19,7 +19,7 @@ COMPOSE = "$$($(BIN)/python -c 'import compose, os; print(os.path.dirname(compos
 
 .PHONY: install lint lint-python lint-deploy format test test-fast services run run-factory \
 	compose-smoke constraints bench bench-mesh bench-highlights bench-grounding \
-	bench-first-highlight bench-extract llama-server eval clean
+	bench-first-highlight bench-extract llama-server bench-remote eval clean
 
 install: $(STAMP)
 
@@ -115,6 +115,11 @@ llama-server:
 # Beside raw llama-cpp-python and llama_cpp.server; llama-server too when `make llama-server` ran.
 bench: install
 	$(OFFLINE_ENV) $(BIN)/python bench/factory.py
+
+# The factory in remote mode (FACTORY_LLM_BACKEND=openai) vs calling the same server directly:
+# llama_cpp.server, and llama-server when built.
+bench-remote: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/remote.py
 
 bench-mesh: install
 	$(BIN)/python bench/mesh.py
