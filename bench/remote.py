@@ -256,6 +256,14 @@ def section(res: dict[str, Any]) -> list[str]:
     ]
 
 
+TTFT_NOTE = (
+    "Time to first token: prompt evaluation runs on both cores (llama-cpp-python's and "
+    "llama-server's default batch threads), so other work stalls it (idle, this prompt takes "
+    "~3 s); with the cores shared, the paired differences measure the load, not the factory: "
+    "read the tokens/s ratios."
+)
+
+
 def render(runs: list[dict[str, Any]], load: tuple[float, float], skipped: list[str]) -> str:
     lines = [
         "# Remote-mode benchmark",
@@ -274,6 +282,8 @@ def render(runs: list[dict[str, Any]], load: tuple[float, float], skipped: list[
         f"{load[0]:.1f} at the start, {load[1]:.1f} at the end, on {os.cpu_count()} cores), and "
         "the factory, the server and the client share them too: the factory's HTTP work in the "
         "middle takes CPU from the server's llama.cpp threads.",
+        "",
+        TTFT_NOTE,
         "",
     ]
     for note in skipped:
