@@ -12,6 +12,7 @@ import pytest
 from factory import offline
 from factory.app import create_app
 from shared.settings import FactorySettings
+from tests.llama_server import BUILD_HINT, cached_binary, find_binary, running
 from tests.openai_servers import LlamaCppServer, llama_cpp_server
 from tests.servers import free_port, serve, wait_until
 
@@ -101,5 +102,20 @@ def openai_server(
 def remote_factory_url(gguf_path: Path, openai_server: LlamaCppServer) -> Iterator[str]:
     """A factory in remote mode (FACTORY_LLM_BACKEND=openai) in front of `openai_server`."""
     with serve(create_app(remote_settings(gguf_path, openai_server.url))) as base:
+        wait_all_loaded(base)
+        yield base
+
+
+@pytest.fixture(scope="session")
+def llama_server_factory_url(gguf_path: Path) -> Iterator[str]:
+    """A factory in remote mode in front of llama.cpp's C++ llama-server (the second real
+    remote backend: it takes response_format json_schema); skips where it is not built."""
+    binary = find_binary()
+    if binary is None:
+        pytest.skip(f"llama-server not built (looked for {cached_binary()}): {BUILD_HINT}")
+    with (
+        running(gguf_path, threads=2, n_ctx=2048, binary=binary) as server,
+        serve(create_app(remote_settings(gguf_path, server.url))) as base,
+    ):
         wait_all_loaded(base)
         yield base
