@@ -42,17 +42,19 @@ class RemoteStatusError(Exception):
         self.retry_after = retry_after
 
     @property
+    def _format_error(self) -> bool:
+        """A 5xx naming response_format: llama-cpp-python's server reports its request
+        validation errors so; repeating the request cannot help."""
+        return self.status >= 500 and "response_format" in self.detail
+
+    @property
     def refuses_response_format(self) -> bool:
-        """The request's response_format was refused: 400 or 422 from most servers, a 500
-        naming it from some (llama-cpp-python's server reports its validation errors so)."""
-        named = "response_format" in self.detail
-        return self.status in (400, 422) or (self.status >= 500 and named)
+        """The request's response_format was refused: 400 or 422 from most servers."""
+        return self.status in (400, 422) or self._format_error
 
     @property
     def transient(self) -> bool:
-        return self.status in TRANSIENT_STATUS and not (
-            self.status >= 500 and "response_format" in self.detail
-        )
+        return self.status in TRANSIENT_STATUS and not self._format_error
 
 
 def retry_after_seconds(value: str | None) -> float | None:
