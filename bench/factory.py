@@ -134,11 +134,22 @@ def _sse_lines(response: httpx.Response) -> Iterator[tuple[str, str]]:
             event = "message"
 
 
-def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Run:
+def factory_run(
+    client: httpx.Client,
+    text: str,
+    structured: bool = False,
+    max_tokens: int = MAX_TOKENS,
+    *,
+    strict: bool = False,
+    end_at_last_token: bool = False,
+) -> Run:
+    """The factory's `/summarize` stream. `strict`: an `error` event, or JSON the factory
+    had to repair, raises instead of ending the run (the remote bench's figures would mix
+    two generations)."""
     body = {
         "text": text,
         "style": "skimmer",
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": max_tokens,
         "temperature": 0.0,
         "structured": structured,
         "stream": True,
@@ -151,11 +162,16 @@ def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Ru
             if event == "token":
                 watch.token()
             elif event == "done":
-                prompt_tokens = json.loads(data).get("prompt_tokens") or 0
+                done = json.loads(data)
+                if strict and done.get("output_repaired"):
+                    raise RuntimeError("the factory repaired its JSON: the figures would mix two")
+                prompt_tokens = done.get("prompt_tokens") or 0
                 break
             elif event == "error":
+                if strict:
+                    raise RuntimeError(f"the factory failed: {data}")
                 break
-    return watch.run(prompt_tokens=prompt_tokens)
+    return watch.run(end_at_last_token=end_at_last_token, prompt_tokens=prompt_tokens)
 
 
 def peer_run(client: httpx.Client, text: str, json_schema: dict[str, Any] | None = None) -> Run:

@@ -44,6 +44,7 @@ from bench.factory import (  # noqa: E402
     paired,
     process,
 )
+from bench.factory import factory_run as factory_stream  # noqa: E402
 from bench.results import replace_section  # noqa: E402
 from factory import offline, prompts  # noqa: E402
 from factory.remote_llm import response_format  # noqa: E402
@@ -67,30 +68,9 @@ def max_tokens(structured: bool) -> int:
 
 def factory_run(client: httpx.Client, text: str, structured: bool = False) -> Run:
     """The factory's `/summarize` stream; timed to its last token, as the direct call is."""
-    body = {
-        "text": text,
-        "style": "skimmer",
-        "max_tokens": max_tokens(structured),
-        "temperature": 0.0,
-        "structured": structured,
-        "stream": True,
-    }
-    watch = Stopwatch()
-    prompt_tokens = 0
-    with client.stream("POST", "/summarize", json=body) as r:
-        r.raise_for_status()
-        for event, data in _sse_lines(r):
-            if event == "token":
-                watch.token()
-            elif event == "done":
-                done = json.loads(data)
-                if done.get("output_repaired"):
-                    raise RuntimeError("the factory repaired its JSON: the figures would mix two")
-                prompt_tokens = done.get("prompt_tokens") or 0
-                break
-            elif event == "error":
-                raise RuntimeError(f"the factory failed: {data}")
-    return watch.run(end_at_last_token=True, prompt_tokens=prompt_tokens)
+    return factory_stream(
+        client, text, structured, max_tokens(structured), strict=True, end_at_last_token=True
+    )
 
 
 SCHEMA = GeneratedSummary.model_json_schema()  # what the factory puts in response_format
