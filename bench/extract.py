@@ -161,17 +161,7 @@ def verdicts(runs: list[Run], names: list[str]) -> list[str]:
 def misses(r: Run, refs: list[es.Reference]) -> list[str]:
     out = []
     for ref in refs:
-        s, f = r.scores[ref.name], r.found[ref.name]
-        if s.title_exact is False:
-            out.append(f"{ref.name}: title {f.title!r}, expected {ref.title!r}")
-        if s.lede is False:
-            out.append(f"{ref.name}: lede missing: {ref.lede[:60]!r}")  # type: ignore[index]
-        if s.body_f1 < 0.9:
-            out.append(f"{ref.name}: body F1 {s.body_f1:.3f}")
-        if s.byline is False:
-            out.append(f"{ref.name}: byline {f.byline!r}, expected {ref.byline!r}")
-        if s.date is False:
-            out.append(f"{ref.name}: date {f.date!r}, expected {ref.published!r}")
+        out += es.misses(ref, r.scores[ref.name], r.found[ref.name])
         if ref.name in r.errors:
             out.append(f"{ref.name}: error {r.errors[ref.name]}")
     return out

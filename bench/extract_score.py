@@ -218,3 +218,19 @@ def summarize(scores: list[Score]) -> Summary:
         byline=share(s.byline for s in scores),
         date=share(s.date for s in scores),
     )
+
+
+def misses(ref: Reference, score: Score, found: Found) -> list[str]:
+    """What `found` got wrong on `ref`'s page, a line each (a body F1 under 0.9 included)."""
+    out = []
+    if score.title_exact is False:
+        out.append(f"{ref.name}: title {found.title!r}, expected {ref.title!r}")
+    if score.lede is False:
+        out.append(f"{ref.name}: lede missing: {(ref.lede or '')[:60]!r}")
+    if score.body_f1 < 0.9:
+        out.append(f"{ref.name}: body F1 {score.body_f1:.3f}")
+    if score.byline is False:
+        out.append(f"{ref.name}: byline {found.byline!r}, expected {ref.byline!r}")
+    if score.date is False:
+        out.append(f"{ref.name}: date {found.date!r}, expected {ref.published!r}")
+    return out

@@ -35,6 +35,9 @@ DATE = 0.95
 FIXTURE_BODY_FLOOR = 0.95
 
 
+Scored = tuple[es.Reference, es.Score, es.Found]  # a page, its scores, what was found
+
+
 @pytest.fixture(scope="module")
 def corpus_url() -> Iterator[str]:
     if not all((es.CORPUS / folder).is_dir() for folder in es.FOLDERS):
@@ -48,12 +51,12 @@ def corpus_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def scored(corpus_url: str) -> dict[str, tuple[es.Reference, es.Score]]:
+def scored(corpus_url: str) -> dict[str, Scored]:
     """Every page of both folders, scraped and scored (module scope: scraped once)."""
     loopback = [ip_network("127.0.0.1/32")]
     settings = ScrapeSettings(_env_file=None, allowed_networks=loopback)  # type: ignore[call-arg]
 
-    async def scrape_all() -> dict[str, tuple[es.Reference, es.Score]]:
+    async def scrape_all() -> dict[str, Scored]:
         out = {}
         async with httpx.AsyncClient(timeout=10) as client:
             scraper = Scraper(settings, client)
@@ -64,31 +67,19 @@ def scored(corpus_url: str) -> dict[str, tuple[es.Reference, es.Score]]:
                 except Exception as exc:
                     print(f"{ref.name}: refused: {exc}")
                     found = es.Found(None, "", None, None)
-                out[ref.name] = (ref, es.score(ref, found))
+                out[ref.name] = (ref, es.score(ref, found), found)
         return out
 
     return anyio.run(scrape_all)
 
 
-def _misses(pages: list[tuple[es.Reference, es.Score]]) -> list[str]:
-    out = []
-    for ref, s in pages:
-        if s.title_exact is False:
-            out.append(f"{ref.name}: title differs from {ref.title!r}")
-        if s.lede is False:
-            out.append(f"{ref.name}: lede missing: {(ref.lede or '')[:60]!r}")
-        if s.body_f1 < 0.9:
-            out.append(f"{ref.name}: body F1 {s.body_f1:.3f}")
-        if s.byline is False:
-            out.append(f"{ref.name}: byline differs from {ref.byline!r}")
-        if s.date is False:
-            out.append(f"{ref.name}: date differs from {ref.published!r}")
-    return out
+def _misses(pages: list[Scored]) -> list[str]:
+    return [line for ref, score, found in pages for line in es.misses(ref, score, found)]
 
 
-def test_real_articles_meet_the_targets(scored: dict[str, tuple[es.Reference, es.Score]]) -> None:
-    pages = [(r, s) for r, s in scored.values() if not r.fixture]
-    scores = [s for _, s in pages]
+def test_real_articles_meet_the_targets(scored: dict[str, Scored]) -> None:
+    pages = [p for p in scored.values() if not p[0].fixture]
+    scores = [s for _, s, _ in pages]
     summary = es.summarize(scores)
     lowest = min(s.body_f1 for s in scores)
     print(
@@ -108,15 +99,15 @@ def test_real_articles_meet_the_targets(scored: dict[str, tuple[es.Reference, es
 
 
 def test_readability_fixtures_behave_as_readability(
-    scored: dict[str, tuple[es.Reference, es.Score]],
+    scored: dict[str, Scored],
 ) -> None:
-    pages = [(r, s) for r, s in scored.values() if r.fixture]
+    pages = [p for p in scored.values() if p[0].fixture]
     misses = _misses(pages) + [
-        f"{r.name}: body F1 {s.body_f1:.3f}" for r, s in pages if 0.9 <= s.body_f1 < 0.95
+        f"{r.name}: body F1 {s.body_f1:.3f}" for r, s, _ in pages if 0.9 <= s.body_f1 < 0.95
     ]
-    mean = statistics.fmean(s.body_f1 for _, s in pages)
+    mean = statistics.fmean(s.body_f1 for _, s, _ in pages)
     print(f"\nfixtures: {len(pages)}; mean body F1 {mean:.3f}")
     print("\n".join(misses))
     assert len(pages) >= 25
-    assert all(s.title_exact is not False for _, s in pages), misses
-    assert all(s.body_f1 >= FIXTURE_BODY_FLOOR for _, s in pages), misses
+    assert all(s.title_exact is not False for _, s, _ in pages), misses
+    assert all(s.body_f1 >= FIXTURE_BODY_FLOOR for _, s, _ in pages), misses
