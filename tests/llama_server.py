@@ -58,15 +58,15 @@ def find_binary() -> Path | None:
 
 def tuning(threads: int | str, n_ctx: int = 4096, n_batch: int = 512) -> list[str]:
     """llama-server set up as the factory sets up llama-cpp-python: one slot, the same context,
-    batch and threads (prompt evaluation on every core, as llama-cpp-python's default
-    n_threads_batch), no flash attention (llama-cpp-python's default), the GGUF's own chat
-    template (jinja, llama-server's default)."""
+    batch and threads (prompt evaluation on every CPU this process may use, as
+    llama-cpp-python's default n_threads_batch), no flash attention (llama-cpp-python's
+    default), the GGUF's own chat template (jinja, llama-server's default)."""
     return [
         "--ctx-size", str(n_ctx),
         "--batch-size", str(n_batch),
         "--ubatch-size", str(n_batch),
         "--threads", str(threads),
-        "--threads-batch", str(os.cpu_count() or threads),
+        "--threads-batch", str(len(os.sched_getaffinity(0))),
         "--parallel", "1",
         "--flash-attn", "off",
         "--no-webui",
