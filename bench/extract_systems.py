@@ -49,6 +49,7 @@ def _trafilatura(favor_recall: bool) -> Extractor:
         )
         if doc is None:
             return Found(None, "", None, None)
+        assert not isinstance(doc, dict)  # as_dict is off: a Document
         return Found(doc.title, doc.text or "", doc.author, doc.date)
 
     return run

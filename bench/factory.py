@@ -249,7 +249,7 @@ def spacy_rate(text: str, seconds: float = 10.0) -> float:
     from factory.ner import SpacyExtractor
     from shared.settings import FactorySettings
 
-    extractor = SpacyExtractor.load(FactorySettings(_env_file=None))  # type: ignore[call-arg]
+    extractor = SpacyExtractor.load(FactorySettings(_env_file=None))
     done = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or done < 3:
@@ -265,7 +265,9 @@ def tts_rtf(client: httpx.Client, text: str) -> tuple[float, str]:
     r = client.post("/audio", json={"text": text})
     r.raise_for_status()
     elapsed = time.perf_counter() - start
-    duration = MP3(io.BytesIO(r.content)).info.length
+    info = MP3(io.BytesIO(r.content)).info
+    assert info is not None, "the factory's audio is not an MP3"
+    duration = float(info.length)
     return elapsed / duration, r.headers["x-tts-engine"]
 
 
