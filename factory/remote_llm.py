@@ -81,7 +81,7 @@ class RemoteSummarizer:
         self._rungs = _LADDER if forced == "auto" else (forced,)
         self._rung = 0
         self._health_lock = threading.Lock()
-        self._health: tuple[float, LlmBackendStatus] | None = None
+        self._health: tuple[float, str | None] | None = None  # (when, the probe's error)
 
     @classmethod
     def load(cls, settings: FactorySettings) -> RemoteSummarizer:
@@ -126,26 +126,26 @@ class RemoteSummarizer:
         return wanted
 
     def status(self) -> LlmBackendStatus:
-        """Whether the server answers, asked at most every few seconds."""
+        """Whether the server answers (asked at most every few seconds) and the structured
+        form in use (as of now)."""
         with self._health_lock:
             now = time.monotonic()
-            if self._health is not None and now - self._health[0] < _HEALTH_TTL_S:
-                return self._health[1]
-            error = None
-            try:
-                self.client.models(timeout=_HEALTH_TIMEOUT_S)
-            except (ApiError, RemoteStatusError) as exc:
-                error = exc.detail
-            status = LlmBackendStatus(
-                kind="openai",
-                model=self.model,
-                url=self.client.url,
-                reachable=error is None,
-                error=error,
-                structured_output=self._rungs[self._rung],
-            )
-            self._health = (now, status)
-            return status
+            if self._health is None or now - self._health[0] >= _HEALTH_TTL_S:
+                error = None
+                try:
+                    self.client.models(timeout=_HEALTH_TIMEOUT_S)
+                except (ApiError, RemoteStatusError) as exc:
+                    error = exc.detail
+                self._health = (now, error)
+            error = self._health[1]
+        return LlmBackendStatus(
+            kind="openai",
+            model=self.model,
+            url=self.client.url,
+            reachable=error is None,
+            error=error,
+            structured_output=self._rungs[self._rung],
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -198,25 +198,34 @@ class RemoteSummarizer:
         }
 
     def _open(self, body: dict[str, Any], structured: bool, stop: threading.Event) -> Any:
-        """Open the stream; a server that refuses the structured-output form gets the next."""
-        while True:
-            rung = self._rungs[self._rung]
+        """Open the stream; a server that refuses the structured-output form gets the next.
+        A form is remembered only once a request with it opened: a request refused for
+        another reason (too long for the server's context, say) refuses every form and must
+        not leave later requests with a weaker one."""
+        refusal: RemoteStatusError | None = None
+        for index in range(self._rung, len(self._rungs)):
+            rung = self._rungs[index]
             fmt = response_format(rung, self._schema) if structured else None
             try:
-                return self.client.stream_chat(
+                stream = self.client.stream_chat(
                     {**body, "response_format": fmt} if fmt else body, stop
-                ), rung
-            except RemoteStatusError as exc:
-                refused = exc.refuses_response_format and fmt is not None
-                if not refused or self._rung + 1 >= len(self._rungs):
-                    raise
-                log.warning(
-                    "the remote server refused response_format %s (%s); trying %s",
-                    rung,
-                    exc.detail[:120],
-                    self._rungs[self._rung + 1],
                 )
-                self._rung += 1
+            except RemoteStatusError as exc:
+                if fmt is None or not exc.refuses_response_format:
+                    raise
+                refusal = exc
+                continue
+            if index != self._rung and refusal is not None:
+                log.warning(
+                    "the remote server refused response_format %s (%s); %s works: using it",
+                    self._rungs[self._rung],
+                    refusal.detail[:120],
+                    rung,
+                )
+                self._rung = index
+            return stream, rung
+        assert refusal is not None
+        raise refusal
 
     def generate(
         self,
@@ -257,7 +266,9 @@ class RemoteSummarizer:
         finish: str | None = None
         pieces = 0
         completion_tokens = None
+        seen = False  # any event at all
         for chunk in events:
+            seen = True
             if stop.is_set():
                 run.finish_reason = "cancelled"
                 return
@@ -290,6 +301,14 @@ class RemoteSummarizer:
                     run.output_tokens = pieces
                     yield piece
                 finish = choice.get("finish_reason") or finish
+        if not seen:
+            raise ApiError(
+                502,
+                "remote_llm_failed",
+                "the remote server took the request and sent nothing (llama_cpp.server does "
+                "this for a prompt longer than its context: is FACTORY_LLM_REMOTE_CONTEXT_TOKENS "
+                f"({self.n_ctx}) the server's?)",
+            )
         raise ApiError(
             502,
             "remote_llm_failed",

@@ -74,6 +74,9 @@ class Faults:
     drop_done: bool = False  # strip `data: [DONE]` and end the stream there
     max_tokens: int | None = None  # rewrite the request's max_tokens (a server ignoring ours)
     status_for_response_format: dict[str, int] = field(default_factory=dict)  # refuse forms
+    # Answer 400 to a request whose messages hold more characters, whatever its form, with
+    # llama-server's body for a prompt over its context (vLLM and OpenAI answer alike).
+    context_chars: int | None = None
     seen: list[dict[str, Any]] = field(default_factory=list)
     seen_at: list[float] = field(default_factory=list)
 
@@ -98,6 +101,15 @@ def faulty_proxy(upstream: str, faults: Faults) -> Starlette:
                 429,
                 headers={"Retry-After": faults.retry_after},
             )
+        size = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        if faults.context_chars is not None and size > faults.context_chars:
+            error = {
+                "code": 400,
+                "message": f"request ({size // 4} tokens) exceeds the available context size "
+                f"({faults.context_chars // 4} tokens), try increasing it",
+                "type": "exceed_context_size_error",
+            }
+            return JSONResponse({"error": error}, 400)
         form = (body.get("response_format") or {}).get("type")
         if form in faults.status_for_response_format:
             status = faults.status_for_response_format[form]

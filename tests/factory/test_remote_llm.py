@@ -69,6 +69,17 @@ def proxied(gguf_path: Path, openai_server: LlamaCppServer) -> Iterator[tuple[Fa
             yield faults, factory
 
 
+def _forms(faults: Faults) -> list[str | None]:
+    """The `response_format` type of each request the proxy saw (None: none asked)."""
+    return [(b.get("response_format") or {}).get("type") for b in faults.seen]
+
+
+def _structured_summary(factory: str, text: str) -> StructuredSummary:
+    r = httpx.post(f"{factory}/summarize", json={"text": text, "structured": True}, timeout=300)
+    assert r.status_code == 200, r.text
+    return StructuredSummary.model_validate(r.json()["structured"])
+
+
 def _reset(faults: Faults) -> None:
     fresh = Faults()
     for name in vars(fresh):
@@ -153,18 +164,60 @@ def test_json_schema_refused_with_400_falls_back_and_cut_json_gets_one_repair(
     ):
         wait_all_loaded(factory)
         body = {"text": articles["bridge"], "structured": True}
-        r = httpx.post(f"{factory}/summarize", json=body, timeout=300)
-        assert r.status_code == 200, r.text
-        StructuredSummary.model_validate(r.json()["structured"])
-        forms = [(b.get("response_format") or {}).get("type") for b in faults.seen]
-        assert forms == ["json_schema", "json_object"]
+        _structured_summary(factory, articles["bridge"])
+        assert _forms(faults) == ["json_schema", "json_object"]
         # JSON cut short by the cap: one repair request (same form), then a clear error.
         faults.seen.clear()
         r = httpx.post(f"{factory}/summarize", json={**body, "max_tokens": 12}, timeout=300)
         assert r.status_code == 502 and r.json()["error"] == "unparseable_output", r.text
-        forms = [(b.get("response_format") or {}).get("type") for b in faults.seen]
-        assert forms == ["json_object", "json_object"]
+        assert _forms(faults) == ["json_object", "json_object"]
         assert faults.seen[1]["messages"][-2]["role"] == "assistant"  # the broken answer
+
+
+def test_a_request_refused_for_another_reason_leaves_the_structured_form_as_it_was(
+    gguf_path: Path, openai_server: LlamaCppServer, articles: dict[str, str]
+) -> None:
+    """Bad input: an article longer than the server's context (the factory was told 8192).
+    A server such as llama-server or vLLM refuses it with 400 whatever the form; that is the
+    job's error, and it must not leave every later summary with the prompt alone: the next
+    request still finds json_schema refused (the real server's 422) and json_object kept."""
+    faults = Faults(context_chars=8000)
+    with serve(faulty_proxy(openai_server.url, faults)) as proxy:
+        settings = remote_settings(gguf_path, f"{proxy}/v1", llm_remote_context_tokens=8192)
+        with serve(create_app(settings)) as factory:
+            wait_all_loaded(factory)
+            long = "\n\n".join([articles["chips"]] * 12)  # ~4,000 tokens
+            r = httpx.post(
+                f"{factory}/summarize", json={"text": long, "structured": True}, timeout=300
+            )
+            assert r.status_code == 502 and r.json()["error"] == "remote_llm_failed", r.text
+            assert "exceeds the available context size" in r.json()["detail"], r.text
+            assert _forms(faults) == ["json_schema", "json_object", None]  # each form once
+            health = httpx.get(f"{factory}/health").json()
+            assert health["llm_backend"]["structured_output"] == "json_schema"
+
+            faults.seen.clear()
+            _structured_summary(factory, articles["chips"])
+            assert _forms(faults) == ["json_schema", "json_object"]
+            health = httpx.get(f"{factory}/health").json()
+            assert health["llm_backend"]["structured_output"] == "json_object"
+
+
+def test_bad_input_an_article_over_llama_cpp_servers_context_is_a_clear_error(
+    gguf_path: Path, openai_server: LlamaCppServer, articles: dict[str, str]
+) -> None:
+    """llama_cpp.server answers a streamed request over its context (2048 here; the factory
+    was told 8192) with an empty event stream: the error says so and names the setting."""
+    settings = remote_settings(gguf_path, openai_server.url, llm_remote_context_tokens=8192)
+    with serve(create_app(settings)) as factory:
+        wait_all_loaded(factory)
+        long = "\n\n".join([articles["chips"]] * 12)
+        r = httpx.post(f"{factory}/summarize", json={"text": long}, timeout=300)
+        assert r.status_code == 502 and r.json()["error"] == "remote_llm_failed", r.text
+        assert "sent nothing" in r.json()["detail"], r.text
+        assert "FACTORY_LLM_REMOTE_CONTEXT_TOKENS" in r.json()["detail"], r.text
+        r = httpx.post(f"{factory}/summarize", json={"text": articles["chips"]}, timeout=300)
+        assert r.status_code == 200 and r.json()["summary"], r.text
 
 
 def test_the_bounded_queue_refuses_beyond_it_with_429(
