@@ -92,11 +92,17 @@ class LlmSource:
 
 
 def fetch_gguf(repo_id: str, filename: str) -> Path:
-    """The hub file, downloaded once with a progress bar into the hub cache; a cached copy is
-    used without the network (llama-cpp-python's from_pretrained lists the repo online first)."""
+    """The hub file: a copy in the hub cache at once, without asking the hub (offline, the
+    hub client retries its check for ~20 s before it falls back to the cache), else
+    downloaded once with a progress bar (llama-cpp-python's from_pretrained would list the
+    repo online every time)."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
 
 
 def find_gguf(settings: FactorySettings) -> LlmSource:

@@ -12,6 +12,10 @@ import httpx
 import pytest
 from huggingface_hub import constants
 from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from factory.app import create_app
 from factory.hub import ModelFetchError
@@ -107,6 +111,37 @@ def test_a_preset_the_hub_delivered_before_serves_from_the_cache(
         assert health["models"]["llm"]["state"] == "ready", health["models"]["llm"]
         assert health["demo_model"] is False and health["warnings"] == []
         assert health["llm_source"].startswith("preset llama-3.2-1b (bartowski/")
+
+
+def test_a_cached_file_is_used_without_asking_the_hub(
+    gguf_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Online mode (no HF_HUB_OFFLINE), the hub a loopback server that records what it is
+    asked: a copy in the cache serves and the hub hears nothing. Asking it first costs a
+    round trip, and on a machine without a network ~20 s of retries on every start."""
+    asked: list[str] = []
+
+    async def record(request: Request) -> Response:
+        asked.append(f"{request.method} {request.url.path}")
+        return PlainTextResponse("not here", 404)
+
+    hub = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "HEAD"])])
+    preset = PRESETS["llama-3.2-1b"]
+    assert preset.repo_id
+    cached = _hub_cache(hub_cache, preset.repo_id, preset.filename, gguf_path)
+    with serve(hub) as endpoint:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"  # as HF_ENDPOINT makes
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        found = find_gguf(settings(llm_preset="llama-3.2-1b"))
+        assert found.path.resolve() == cached.resolve() and found.demo is False
+        # (The hub client's own best-effort look-ups, /api/agent-harnesses, are not ours.)
+        assert [a for a in asked if preset.repo_id in a] == [], asked
+        # Not cached: the hub is asked (and, answering 404, cannot deliver).
+        with pytest.raises(ModelFetchError, match=r"cannot fetch bartowski/Llama-3\.2-3B"):
+            find_gguf(settings(llm_preset="llama-3.2-3b"))
+        assert any("Llama-3.2-3B-Instruct-GGUF" in a for a in asked), asked
 
 
 def test_without_the_hub_production_waits_and_says_why(hub_cache: Path) -> None:
