@@ -9,7 +9,6 @@ no ONNX file).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from factory.hub import ModelFetchError
+from factory.hub import ModelFetchError, cache_first
 from shared import defaults as d
 from shared.settings import FactorySettings
 
@@ -141,10 +140,12 @@ class CachedEmbedder:
         return np.stack([known[t] for t in texts])
 
 
-def _hub_files(repo: str, names: list[str], offline: bool) -> list[Path]:
+def _hub_files(repo: str, names: list[str]) -> list[Path]:
     from huggingface_hub import hf_hub_download
 
-    return [Path(hf_hub_download(repo, n, local_files_only=offline)) for n in names]
+    return cache_first(
+        lambda cached: [Path(hf_hub_download(repo, n, local_files_only=cached)) for n in names]
+    )
 
 
 def load_embedder(settings: FactorySettings) -> Embedder:
@@ -152,7 +153,6 @@ def load_embedder(settings: FactorySettings) -> Embedder:
     source = settings.embedding_model
     runtime = settings.embedding_runtime
     local = Path(source).is_dir()
-    offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
     # The offline PyPI copy sits in a folder called `model`: name it after its package.
     path = Path(source).resolve()
     name = (path.parent.name if path.name == "model" else path.name) if local else source
@@ -164,7 +164,7 @@ def load_embedder(settings: FactorySettings) -> Embedder:
                 if not onnx_path.is_file():
                     raise FileNotFoundError(f"{onnx_path} does not exist")
             else:
-                onnx_path, tokenizer = _hub_files(source, [ONNX_FILE, "tokenizer.json"], offline)
+                onnx_path, tokenizer = _hub_files(source, [ONNX_FILE, "tokenizer.json"])
             return OnnxEmbedder(onnx_path, tokenizer, name, settings.embedding_threads, batch)
         except Exception as exc:
             if runtime == "onnx":
@@ -174,8 +174,11 @@ def load_embedder(settings: FactorySettings) -> Embedder:
             log.info("no ONNX export of %s (%s): embedding on torch", source, exc)
     from sentence_transformers import SentenceTransformer
 
+    def load(cached: bool) -> SentenceTransformer:
+        return SentenceTransformer(source, device="cpu", local_files_only=cached)
+
     try:
-        model = SentenceTransformer(source, device="cpu", local_files_only=offline)
+        model = load(True) if local else cache_first(load)
     except Exception as exc:
         if local:
             raise

@@ -92,17 +92,18 @@ class LlmSource:
 
 
 def fetch_gguf(repo_id: str, filename: str) -> Path:
-    """The hub file: a copy in the hub cache at once, without asking the hub (offline, the
-    hub client retries its check for ~20 s before it falls back to the cache), else
-    downloaded once with a progress bar (llama-cpp-python's from_pretrained would list the
-    repo online every time)."""
+    """The hub file: a copy in the hub cache at once, without asking the hub (see
+    cache_first), else downloaded once with a progress bar (llama-cpp-python's
+    from_pretrained would list the repo online every time)."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
-    except LocalEntryNotFoundError:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    from factory.hub import cache_first
+
+    return cache_first(
+        lambda cached: Path(
+            hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=cached)
+        )
+    )
 
 
 def find_gguf(settings: FactorySettings) -> LlmSource:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from factory.hub import ModelFetchError
+from factory.hub import ModelFetchError, cache_first
 from shared.schemas import Entity
 from shared.settings import FactorySettings
 
@@ -102,11 +101,14 @@ class GlinerExtractor:
 
         source = settings.gliner_model
         local = Path(source).is_dir()
-        offline = local or os.environ.get("HF_HUB_OFFLINE") == "1"
         if not local:
             log.info("fetching %s from the model hub (cached after the first start)", source)
+
+        def load(cached: bool) -> GLiNER:
+            return GLiNER.from_pretrained(source, local_files_only=cached)
+
         try:
-            model = GLiNER.from_pretrained(source, local_files_only=offline)
+            model = load(True) if local else cache_first(load)
         except Exception as exc:
             if local:
                 raise

@@ -12,6 +12,7 @@ import pytest
 from factory import offline
 from factory.app import create_app
 from shared.settings import FactorySettings
+from tests.factory.hub import hub_cache, online_hub  # noqa: F401 (fixtures)
 from tests.llama_server import BUILD_HINT, cached_binary, find_binary, running
 from tests.openai_servers import LlamaCppServer, llama_cpp_server
 from tests.servers import free_port, serve, wait_until

@@ -4,7 +4,6 @@ and the factory becomes ready once it can be had, without a restart."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,10 @@ from pathlib import Path
 import httpx
 
 from factory import offline
+from tests.factory.hub import put_in_hub_cache
 from tests.servers import free_port, wait_until
 
 REPO = "pulse-test/gliner"
-REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-def put_in_hub_cache(model_dir: Path, hf_home: Path) -> None:
-    """Lay the model out as a hub download leaves it in HF_HOME (what a later fetch finds)."""
-    repo = hf_home / "hub" / f"models--{REPO.replace('/', '--')}"
-    shutil.copytree(model_dir, repo / "snapshots" / REVISION)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(REVISION)
 
 
 def test_a_model_fetched_later_makes_the_factory_ready(
@@ -61,7 +52,7 @@ def test_a_model_fetched_later_makes_the_factory_ready(
         assert httpx.get(f"{base}/readyz").status_code == 503
         assert factory.poll() is None, "a model it cannot fetch must not stop the server"
 
-        put_in_hub_cache(gliner_dir, tmp_path / "hf")
+        put_in_hub_cache(tmp_path / "hf" / "hub", REPO, {".": gliner_dir})  # HF_HOME's cache
         wait_until(lambda: ner().get("state") == "ready", timeout=120)
         assert ner()["retry_in_s"] is None and ner()["error"] is None
         assert httpx.get(f"{base}/readyz").status_code == 200

@@ -5,17 +5,11 @@ bundled demo model and says so everywhere (`make run`)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import constants
 from pydantic import ValidationError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from factory.app import create_app
 from factory.hub import ModelFetchError
@@ -23,9 +17,8 @@ from factory.llm import DEMO_WARNING, find_gguf
 from shared.presets import PRESETS
 from shared.settings import FactorySettings
 from tests.factory.conftest import factory_settings
+from tests.factory.hub import about, put_in_hub_cache
 from tests.servers import serve, wait_until
-
-REVISION = "0123456789abcdef0123456789abcdef01234567"
 
 
 def settings(**values: object) -> FactorySettings:
@@ -71,25 +64,6 @@ def test_bad_llm_settings_are_refused(values: dict[str, object], said: str) -> N
         settings(**values)
 
 
-def _hub_cache(root: Path, repo: str, filename: str, gguf: Path) -> Path:
-    """A hub cache holding `filename` of `repo`, as a download leaves it."""
-    folder = root / f"models--{repo.replace('/', '--')}"
-    (folder / "snapshots" / REVISION).mkdir(parents=True)
-    shutil.copy(gguf, folder / "snapshots" / REVISION / filename)
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(REVISION)
-    return folder / "snapshots" / REVISION / filename
-
-
-@pytest.fixture
-def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty hub cache (the tests run with HF_HUB_OFFLINE=1: the hub is unreachable)."""
-    root = tmp_path / "hub"
-    root.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(root))
-    return root
-
-
 def _health(base: str) -> dict:
     wait_until(lambda: httpx.get(f"{base}/health").json()["models"]["llm"]["state"] != "loading")
     return httpx.get(f"{base}/health").json()
@@ -100,9 +74,10 @@ def test_a_preset_the_hub_delivered_before_serves_from_the_cache(
 ) -> None:
     preset = PRESETS["llama-3.2-1b"]
     assert preset.repo_id
-    cached = _hub_cache(hub_cache, preset.repo_id, preset.filename, gguf_path)
+    cached = put_in_hub_cache(hub_cache, preset.repo_id, {preset.filename: gguf_path})
     found = find_gguf(settings(llm_preset="llama-3.2-1b"))
-    assert found.path.resolve() == cached.resolve() and found.demo is False
+    assert found.path.resolve() == (cached / preset.filename).resolve()
+    assert found.demo is False
     s = factory_settings(
         gguf_path, gliner_dir, llm_model_path=None, llm_preset="llama-3.2-1b", ner_engine="spacy"
     )
@@ -114,34 +89,21 @@ def test_a_preset_the_hub_delivered_before_serves_from_the_cache(
 
 
 def test_a_cached_file_is_used_without_asking_the_hub(
-    gguf_path: Path, hub_cache: Path, monkeypatch: pytest.MonkeyPatch
+    gguf_path: Path, hub_cache: Path, online_hub: list[str]
 ) -> None:
-    """Online mode (no HF_HUB_OFFLINE), the hub a loopback server that records what it is
-    asked: a copy in the cache serves and the hub hears nothing. Asking it first costs a
-    round trip, and on a machine without a network ~20 s of retries on every start."""
-    asked: list[str] = []
-
-    async def record(request: Request) -> Response:
-        asked.append(f"{request.method} {request.url.path}")
-        return PlainTextResponse("not here", 404)
-
-    hub = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "HEAD"])])
+    """Online, with the GGUF in the cache: it serves and the hub hears nothing of it. Asking
+    first costs a round trip, and on a machine without a network ~20 s of retries on every
+    start. A file not in the cache is asked for."""
     preset = PRESETS["llama-3.2-1b"]
     assert preset.repo_id
-    cached = _hub_cache(hub_cache, preset.repo_id, preset.filename, gguf_path)
-    with serve(hub) as endpoint:
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-        template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"  # as HF_ENDPOINT makes
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        found = find_gguf(settings(llm_preset="llama-3.2-1b"))
-        assert found.path.resolve() == cached.resolve() and found.demo is False
-        # (The hub client's own best-effort look-ups, /api/agent-harnesses, are not ours.)
-        assert [a for a in asked if preset.repo_id in a] == [], asked
-        # Not cached: the hub is asked (and, answering 404, cannot deliver).
-        with pytest.raises(ModelFetchError, match=r"cannot fetch bartowski/Llama-3\.2-3B"):
-            find_gguf(settings(llm_preset="llama-3.2-3b"))
-        assert any("Llama-3.2-3B-Instruct-GGUF" in a for a in asked), asked
+    cached = put_in_hub_cache(hub_cache, preset.repo_id, {preset.filename: gguf_path})
+    found = find_gguf(settings(llm_preset="llama-3.2-1b"))
+    assert found.path.resolve() == (cached / preset.filename).resolve()
+    assert found.demo is False
+    assert about(online_hub, preset.repo_id) == [], online_hub
+    with pytest.raises(ModelFetchError, match=r"cannot fetch bartowski/Llama-3\.2-3B"):
+        find_gguf(settings(llm_preset="llama-3.2-3b"))
+    assert about(online_hub, "Llama-3.2-3B-Instruct-GGUF"), online_hub
 
 
 def test_without_the_hub_production_waits_and_says_why(hub_cache: Path) -> None:
