@@ -13,7 +13,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from factory import prompts
-from factory.hub import ModelFetchError, ModelLoadError
+from factory.hub import ModelFetchError, ModelLoadError, cache_first
 from factory.sampling import (
     CompiledGrammar,
     FinishReason,
@@ -96,8 +96,6 @@ def fetch_gguf(repo_id: str, filename: str) -> Path:
     cache_first), else downloaded once with a progress bar (llama-cpp-python's
     from_pretrained would list the repo online every time)."""
     from huggingface_hub import hf_hub_download
-
-    from factory.hub import cache_first
 
     return cache_first(
         lambda cached: Path(
