@@ -69,15 +69,21 @@ def _health(base: str) -> dict:
     return httpx.get(f"{base}/health").json()
 
 
-def test_a_preset_the_hub_delivered_before_serves_from_the_cache(
-    gguf_path: Path, gliner_dir: Path, hub_cache: Path
-) -> None:
+def _cached_1b_is_found(hub_cache: Path, gguf_path: Path) -> str:
+    """Put the llama-3.2-1b preset's GGUF in the hub cache and find it there; its repo."""
     preset = PRESETS["llama-3.2-1b"]
     assert preset.repo_id
     cached = put_in_hub_cache(hub_cache, preset.repo_id, {preset.filename: gguf_path})
     found = find_gguf(settings(llm_preset="llama-3.2-1b"))
     assert found.path.resolve() == (cached / preset.filename).resolve()
     assert found.demo is False
+    return preset.repo_id
+
+
+def test_a_preset_the_hub_delivered_before_serves_from_the_cache(
+    gguf_path: Path, gliner_dir: Path, hub_cache: Path
+) -> None:
+    _cached_1b_is_found(hub_cache, gguf_path)
     s = factory_settings(
         gguf_path, gliner_dir, llm_model_path=None, llm_preset="llama-3.2-1b", ner_engine="spacy"
     )
@@ -94,13 +100,8 @@ def test_a_cached_file_is_used_without_asking_the_hub(
     """Online, with the GGUF in the cache: it serves and the hub hears nothing of it. Asking
     first costs a round trip, and on a machine without a network ~20 s of retries on every
     start. A file not in the cache is asked for."""
-    preset = PRESETS["llama-3.2-1b"]
-    assert preset.repo_id
-    cached = put_in_hub_cache(hub_cache, preset.repo_id, {preset.filename: gguf_path})
-    found = find_gguf(settings(llm_preset="llama-3.2-1b"))
-    assert found.path.resolve() == (cached / preset.filename).resolve()
-    assert found.demo is False
-    assert about(online_hub, preset.repo_id) == [], online_hub
+    repo = _cached_1b_is_found(hub_cache, gguf_path)
+    assert about(online_hub, repo) == [], online_hub
     with pytest.raises(ModelFetchError, match=r"cannot fetch bartowski/Llama-3\.2-3B"):
         find_gguf(settings(llm_preset="llama-3.2-3b"))
     assert about(online_hub, "Llama-3.2-3B-Instruct-GGUF"), online_hub
